@@ -204,10 +204,12 @@ func (d *decoder) element(start xml.StartElement, depth int) (*Element, error) {
 	if depth > d.lim.MaxDepth {
 		return nil, fmt.Errorf("%w: nested deeper than %d", ErrTooLarge, d.lim.MaxDepth)
 	}
-	size := len(start.Name.Local) + len(start.Name.Space)
+	// Namespaces are not counted: an element inherits its parent's, so
+	// counting them would charge bytes that never crossed the wire.
+	size := len(start.Name.Local)
 	attrs := make([]xml.Attr, 0, len(start.Attr))
 	for _, a := range start.Attr {
-		size += len(a.Name.Local) + len(a.Name.Space) + len(a.Value)
+		size += len(a.Name.Local) + len(a.Value)
 		attrs = append(attrs, a)
 	}
 	if err := d.count(size); err != nil {
