@@ -1,0 +1,193 @@
+package crypt
+
+import (
+	"errors"
+	"fmt"
+	"math/big"
+	"strconv"
+)
+
+// DefaultMinGroup is the weakest MODP group offered or accepted unless a
+// user lowers the minimum: group 14, 2048 bits (esession-core.md D-7).
+// Groups 1 and 2 are breakable today and group 5 is legacy-only.
+const DefaultMinGroup = 14
+
+// Group is a Diffie-Hellman MODP group with generator g = 2, as named by the
+// XEP-0116 'modp' field (RFC 2409 §6, RFC 3526). Every prime p is a safe
+// prime: q = (p−1)/2 is prime. Groups 3 and 4 of RFC 2409 are elliptic-curve
+// groups and do not exist here (esession-core.md D-7).
+//
+// A *Group is immutable and safe for concurrent use. Obtain one with
+// [GroupByID].
+type Group struct {
+	id       int
+	p        *big.Int // never modified, never handed out
+	pMinus1  *big.Int
+	q        *big.Int
+	byteLen  int
+	strength int // bits of security, the upper estimate of RFC 3526 §8
+}
+
+var groups = func() map[int]*Group {
+	m := make(map[int]*Group)
+	for _, d := range []struct {
+		id       int
+		hex      string
+		strength int
+	}{
+		// RFC 2409 gives no strength table; these are the usual
+		// estimates for 768- and 1024-bit moduli.
+		{1, modp1Hex, 66},
+		{2, modp2Hex, 80},
+		// RFC 3526 §8, upper column.
+		{5, modp5Hex, 120},
+		{14, modp14Hex, 160},
+		{15, modp15Hex, 210},
+		{16, modp16Hex, 240},
+		{17, modp17Hex, 270},
+		{18, modp18Hex, 310},
+	} {
+		p, ok := new(big.Int).SetString(d.hex, 16)
+		if !ok {
+			panic("crypt: internal error: bad MODP prime for group " + strconv.Itoa(d.id))
+		}
+		pm1 := new(big.Int).Sub(p, big.NewInt(1))
+		m[d.id] = &Group{
+			id:       d.id,
+			p:        p,
+			pMinus1:  pm1,
+			q:        new(big.Int).Rsh(pm1, 1),
+			byteLen:  (p.BitLen() + 7) / 8,
+			strength: d.strength,
+		}
+	}
+	return m
+}()
+
+// GroupIDs returns the supported MODP group numbers, weakest first:
+// 1, 2, 5, 14, 15, 16, 17, 18.
+func GroupIDs() []int { return []int{1, 2, 5, 14, 15, 16, 17, 18} }
+
+// GroupByID returns MODP group id. Unknown numbers, including 3 and 4,
+// yield an error wrapping [ErrUnsupported].
+func GroupByID(id int) (*Group, error) {
+	g, ok := groups[id]
+	if !ok {
+		return nil, &UnsupportedError{Kind: "modp", Name: strconv.Itoa(id)}
+	}
+	return g, nil
+}
+
+// ParseGroup parses a 'modp' field value ("14") and returns the group if it
+// is supported and at least as strong as group minID. minID 0 means
+// [DefaultMinGroup]. A weak group yields an error wrapping [ErrWeakGroup].
+func ParseGroup(value string, minID int) (*Group, error) {
+	id, err := strconv.Atoi(value)
+	if err != nil || id < 0 || strconv.Itoa(id) != value {
+		return nil, &UnsupportedError{Kind: "modp", Name: value}
+	}
+	g, err := GroupByID(id)
+	if err != nil {
+		return nil, err
+	}
+	if !g.AtLeast(minID) {
+		return nil, fmt.Errorf("%w: group %d (minimum %d)", ErrWeakGroup, id, effectiveMin(minID))
+	}
+	return g, nil
+}
+
+// OfferableGroups returns the supported group numbers at least as strong as
+// group minID (0 = [DefaultMinGroup]), in ascending strength. The offer
+// order (a preference) is the caller's choice.
+func OfferableGroups(minID int) []int {
+	var out []int
+	for _, id := range GroupIDs() {
+		if groups[id].AtLeast(minID) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+func effectiveMin(minID int) int {
+	if minID == 0 {
+		return DefaultMinGroup
+	}
+	return minID
+}
+
+// AtLeast reports whether g is at least as strong as group minID
+// (0 = [DefaultMinGroup]). An unknown minID admits only groups at least as
+// large as the default.
+func (g *Group) AtLeast(minID int) bool {
+	m, ok := groups[effectiveMin(minID)]
+	if !ok {
+		m = groups[DefaultMinGroup]
+	}
+	return g.p.BitLen() >= m.p.BitLen()
+}
+
+// ID returns the group number used in the 'modp' field.
+func (g *Group) ID() int { return g.id }
+
+// String returns "modp14" and so on.
+func (g *Group) String() string { return "modp" + strconv.Itoa(g.id) }
+
+// Bits returns the bit length of p.
+func (g *Group) Bits() int { return g.p.BitLen() }
+
+// ByteLen returns the length of I2B(p): the longest DH value accepted.
+func (g *Group) ByteLen() int { return g.byteLen }
+
+// SecurityBits returns the estimated security strength of the group in
+// bits (RFC 3526 §8, upper estimate).
+func (g *Group) SecurityBits() int { return g.strength }
+
+// P returns a copy of the prime.
+func (g *Group) P() *big.Int { return new(big.Int).Set(g.p) }
+
+// Generator returns g = 2.
+func (g *Group) Generator() *big.Int { return big.NewInt(2) }
+
+// Validate checks a received DH value: 1 < v < p−1 (XEP-0116 §Diffie-Hellman
+// Key Agreement, esession-core.md §8.2). p is a safe prime, so this excludes
+// every element of a small subgroup. Failures wrap [ErrDHRange].
+func (g *Group) Validate(v *big.Int) error {
+	if v == nil || v.Cmp(bigOne) <= 0 || v.Cmp(g.pMinus1) >= 0 {
+		return fmt.Errorf("%w (%s)", ErrDHRange, g)
+	}
+	return nil
+}
+
+// ValidateSubgroup additionally checks v^q mod p == 1, that v lies in the
+// prime-order subgroup generated by g = 2 (an optional hardening of
+// esession-core.md §6.1; it costs one modular exponentiation).
+func (g *Group) ValidateSubgroup(v *big.Int) error {
+	if err := g.Validate(v); err != nil {
+		return err
+	}
+	if new(big.Int).Exp(v, g.q, g.p).Cmp(bigOne) != 0 {
+		return fmt.Errorf("%w (%s): not in the prime-order subgroup", ErrDHRange, g)
+	}
+	return nil
+}
+
+// ParsePublic decodes the Base64 of a received DH value (the 'dhkeys'
+// field, a re-key <key/>) and validates it. A value longer than p is
+// rejected before decoding and, like an out-of-range value, yields
+// ErrDHRange; a bad encoding is ErrMalformed.
+func (g *Group) ParsePublic(field, b64value string) (*big.Int, error) {
+	v, err := DecodeInteger(field, b64value, g.byteLen)
+	if errors.Is(err, ErrTooLarge) {
+		return nil, fmt.Errorf("%w (%s): %s longer than p", ErrDHRange, g, field)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := g.Validate(v); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+var bigOne = big.NewInt(1)

@@ -1,0 +1,230 @@
+package crypt
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/esn-project/esn/pkg/xmltree"
+)
+
+const (
+	cOpen  = `<c xmlns="` + NS + `">`
+	cClose = `</c>`
+)
+
+// AppendSeal encrypts one outgoing stanza ([XEP-0200] §6 and §7) and
+// appends its serialized XML to dst.
+//
+// The stanza's own tag and attributes, and the children the suite lists as
+// clear text (<thread/>, <error/>, <amp/>, server hints), stay in the clear.
+// Every other child is serialized, in order, as a fragment in the
+// jabber:client namespace context, encrypted in CTR mode from the send
+// counter, and replaced by one
+//
+//	<c xmlns='http://www.xmpp.org/extensions/xep-0200.html#ns'>
+//	  <data/> <key/> <new/> <old/>* <mac/>
+//	</c>
+//
+// at the position of the first encrypted child (esession-core.md D-20), with
+// mac = HMAC(HASH, KM, m_content | I2B(C before)). A stanza with nothing to
+// encrypt still gets a <c/> (with no <data/>) and consumes one counter value.
+//
+// A re-key queued by [Stream.Rekey] (or due to the block budget) is sent
+// here, under the old keys, and the send keys switch afterwards. <new/> is
+// added when <key/>s were received since the last send.
+//
+// On error nothing is consumed and dst is returned unchanged.
+func (s *Stream) AppendSeal(dst []byte, stanza *xmltree.Element) ([]byte, error) {
+	if s.closed || s.sendClosed {
+		return dst, ErrClosed
+	}
+	if stanza == nil {
+		return dst, fmt.Errorf("crypt: nil stanza")
+	}
+	// 1. m: the encryptable children, serialized.
+	plain := s.plain[:0]
+	first := -1
+	for i, n := range stanza.Nodes {
+		el := n.Element
+		if el == nil {
+			continue // text directly in a stanza is insignificant
+		}
+		if el.Name.Local == "c" && el.Name.Space == NS {
+			return dst, fmt.Errorf("crypt: stanza already carries an encrypted <c/>")
+		}
+		if s.suite.isClear(el.Name.Space, el.Name.Local) {
+			continue
+		}
+		if err := checkTree(el, 0); err != nil {
+			return dst, err
+		}
+		if first < 0 {
+			first = i
+		}
+		plain = appendElement(plain, el, NSClient)
+	}
+	if len(plain) > 0 && s.suite.Padding == PadSpaces16 {
+		for len(plain)%BlockSize != 0 {
+			plain = append(plain, ' ')
+		}
+	}
+	s.plain = plain
+
+	// Budget and automatic re-key ([XEP-0200] §11.4).
+	blocks := uint64(1)
+	if len(plain) > 0 && !s.suite.Cipher.IsNone() {
+		blocks = Blocks(len(plain))
+	}
+	if s.pending == nil && s.blocksSinceKex+blocks > s.budget-s.budget/4 && s.rekeyCheck() == nil {
+		if err := s.Rekey(); err != nil {
+			return dst, err
+		}
+	}
+	if s.blocksSinceKex+blocks > s.budget {
+		return dst, ErrKeyExhausted
+	}
+
+	// 2. The stanza head and the clear children before the <c/>.
+	out := dst
+	stanzaNS := stanza.Name.Space
+	out = appendStartTag(out, stanza)
+	for i, n := range stanza.Nodes {
+		if i == first {
+			break
+		}
+		if n.Element != nil {
+			out = appendElement(out, n.Element, stanzaNS)
+		}
+	}
+
+	// 3. The <c/> element.
+	before := s.sendCtr
+	out = s.appendC(out, plain, before)
+
+	// 4. The clear children after the <c/>, and the end tag.
+	if first >= 0 {
+		for _, n := range stanza.Nodes[first+1:] {
+			if n.Element != nil && s.suite.isClear(n.Element.Name.Space, n.Element.Name.Local) {
+				out = appendElement(out, n.Element, stanzaNS)
+			}
+		}
+	}
+	out = append(out, "</"...)
+	out = append(out, stanza.Name.Local...)
+	out = append(out, '>')
+
+	// 5. Commit the state.
+	s.sendCtr = before.Add(blocks)
+	s.blocksSinceKex += blocks
+	s.stanzasSinceKex++
+	s.keysRecvSinceSend = 0
+	for _, k := range s.publishable {
+		k.Erase()
+	}
+	s.publishable = s.publishable[:0]
+	if p := s.pending; p != nil {
+		s.pending = nil
+		old := s.send
+		s.send = p.send
+		old.kc.Erase()
+		p.set.seq = s.nextSeq
+		p.set.added = s.now()
+		s.nextSeq++
+		s.recv = append(s.recv, p.set)
+		s.retireSendKM(old.km, p.set.seq)
+		s.stanzasSinceKex, s.blocksSinceKex = 0, 0
+	}
+	return out, nil
+}
+
+// appendC encrypts plain in place and appends the <c/> element: m_content
+// (data, key, new, old*) and then mac = HMAC(HASH, KM_s, m_content |
+// I2B(C_before)) ([XEP-0200] §6 steps 3–6).
+func (s *Stream) appendC(out, plain []byte, before Counter) []byte {
+	out = append(out, cOpen...)
+	mStart := len(out)
+	if len(plain) > 0 {
+		if s.send.block != nil {
+			s.suite.xorCTRBuf(s.send.block, before, plain, plain, &s.ivBuf)
+		}
+		out = append(out, "<data>"...)
+		out = appendBase64(out, plain)
+		out = append(out, "</data>"...)
+		clear(plain)
+	}
+	if s.pending != nil {
+		out = append(out, "<key>"...)
+		out = append(out, s.pending.keyB64...)
+		out = append(out, "</key>"...)
+	}
+	if s.keysRecvSinceSend > 0 {
+		out = append(out, "<new>"...)
+		out = strconv.AppendInt(out, int64(s.keysRecvSinceSend), 10)
+		out = append(out, "</new>"...)
+	}
+	for _, k := range s.publishable {
+		out = append(out, "<old>"...)
+		out = appendBase64(out, k.b)
+		out = append(out, "</old>"...)
+	}
+	mac := s.send.mac
+	mac.Reset()
+	mac.Write(out[mStart:])
+	mac.Write(s.suite.macCounter()[0].appendTo(s.ctrBuf[:0], before))
+	sum := mac.Sum(s.macBuf[:0])
+	out = append(out, "<mac>"...)
+	out = appendBase64(out, sum)
+	out = append(out, "</mac>"...)
+	return append(out, cClose...)
+}
+
+// Seal is [Stream.AppendSeal] returning the encrypted stanza as an element,
+// for transports that send *xmltree.Element values.
+func (s *Stream) Seal(stanza *xmltree.Element) (*xmltree.Element, error) {
+	b, err := s.AppendSeal(nil, stanza)
+	if err != nil {
+		return nil, err
+	}
+	el, err := xmltree.Parse(b, xmltree.Limits{MaxBytes: 4*int64(len(b)) + 4096, MaxDepth: maxTreeDepth + 2})
+	if err != nil {
+		return nil, fmt.Errorf("crypt: internal error: re-reading our own output: %w", err)
+	}
+	return el, nil
+}
+
+// appendStartTag writes the stanza's start tag with its namespace and
+// attributes.
+func appendStartTag(dst []byte, el *xmltree.Element) []byte {
+	dst, _ = appendOpen(dst, el, "")
+	return append(dst, '>')
+}
+
+// maxTreeDepth bounds the nesting of what we serialize and accept.
+const maxTreeDepth = 32
+
+// checkTree verifies that an element we are about to encrypt serializes to
+// well-formed XML: legal characters in text and attribute values, bounded
+// depth.
+func checkTree(el *xmltree.Element, depth int) error {
+	if depth > maxTreeDepth {
+		return fmt.Errorf("crypt: stanza nested deeper than %d", maxTreeDepth)
+	}
+	if el.Name.Local == "" {
+		return fmt.Errorf("crypt: element without a name")
+	}
+	for _, a := range el.Attr {
+		if !validText(a.Value) {
+			return fmt.Errorf("crypt: attribute %q holds characters XML cannot carry", a.Name.Local)
+		}
+	}
+	for _, n := range el.Nodes {
+		if n.Element != nil {
+			if err := checkTree(n.Element, depth+1); err != nil {
+				return err
+			}
+		} else if !validText(n.Text) {
+			return fmt.Errorf("crypt: <%s> holds characters XML cannot carry", el.Name.Local)
+		}
+	}
+	return nil
+}

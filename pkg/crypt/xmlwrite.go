@@ -1,0 +1,208 @@
+package crypt
+
+import (
+	"encoding/xml"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/esn-project/esn/pkg/xmltree"
+)
+
+// This file serializes our own output (the plaintext fragment and the
+// outgoing stanza) into a caller's []byte. Untrusted input is never parsed
+// here: received data goes through encoding/xml.
+
+const xmlNamespace = "http://www.w3.org/XML/1998/namespace"
+
+// textSpecial and attrSpecial mark the bytes that need escaping, with the
+// C14N choices of esession-core.md §2.3: text & < > CR; attributes & < " TAB
+// LF CR.
+var textSpecial, attrSpecial = func() (t, a [256]bool) {
+	for _, c := range "&<>\r" {
+		t[c] = true
+	}
+	for _, c := range "&<\"\t\n\r" {
+		a[c] = true
+	}
+	return
+}()
+
+func escapeFor(c byte) string {
+	switch c {
+	case '&':
+		return "&amp;"
+	case '<':
+		return "&lt;"
+	case '>':
+		return "&gt;"
+	case '"':
+		return "&quot;"
+	case '\t':
+		return "&#x9;"
+	case '\n':
+		return "&#xA;"
+	case '\r':
+		return "&#xD;"
+	}
+	return string(c)
+}
+
+// firstTextSpecial finds the first byte of s that text escaping changes,
+// with the vectorized IndexByte: chat text rarely has any.
+func firstTextSpecial(s string) int {
+	first := -1
+	for _, c := range [...]byte{'<', '&', '>', '\r'} {
+		lim := s
+		if first >= 0 {
+			lim = s[:first]
+		}
+		if i := strings.IndexByte(lim, c); i >= 0 {
+			first = i
+		}
+	}
+	return first
+}
+
+func appendEscapedText(dst []byte, s string) []byte {
+	i := firstTextSpecial(s)
+	if i < 0 {
+		return append(dst, s...)
+	}
+	dst = append(dst, s[:i]...)
+	last := i
+	for ; i < len(s); i++ {
+		if textSpecial[s[i]] {
+			dst = append(dst, s[last:i]...)
+			dst = append(dst, escapeFor(s[i])...)
+			last = i + 1
+		}
+	}
+	return append(dst, s[last:]...)
+}
+
+func appendEscapedAttr(dst []byte, s string) []byte {
+	last := 0
+	for i := 0; i < len(s); i++ {
+		if attrSpecial[s[i]] {
+			dst = append(dst, s[last:i]...)
+			dst = append(dst, escapeFor(s[i])...)
+			last = i + 1
+		}
+	}
+	return append(dst, s[last:]...)
+}
+
+// isNSDecl reports whether an attribute is a namespace declaration, which
+// the writer replaces by its own.
+func isNSDecl(a xml.Attr) bool {
+	return a.Name.Space == "xmlns" || (a.Name.Space == "" && a.Name.Local == "xmlns")
+}
+
+// appendElement serializes el. An element whose namespace is empty or equal
+// to parentNS inherits it; otherwise it declares xmlns. Namespaced
+// attributes other than xml:* get generated prefixes declared on el.
+func appendElement(dst []byte, el *xmltree.Element, parentNS string) []byte {
+	dst, ns := appendOpen(dst, el, parentNS)
+	if len(el.Nodes) == 0 {
+		return append(dst, '/', '>')
+	}
+	dst = append(dst, '>')
+	for _, n := range el.Nodes {
+		if n.Element != nil {
+			dst = appendElement(dst, n.Element, ns)
+		} else {
+			dst = appendEscapedText(dst, n.Text)
+		}
+	}
+	dst = append(dst, '<', '/')
+	dst = append(dst, el.Name.Local...)
+	return append(dst, '>')
+}
+
+// appendOpen writes "<name" with the namespace declaration and attributes,
+// without the closing '>', and returns the element's namespace.
+func appendOpen(dst []byte, el *xmltree.Element, parentNS string) ([]byte, string) {
+	ns := el.Name.Space
+	if ns == "" {
+		ns = parentNS
+	}
+	dst = append(dst, '<')
+	dst = append(dst, el.Name.Local...)
+	if ns != parentNS {
+		dst = append(dst, ` xmlns="`...)
+		dst = appendEscapedAttr(dst, ns)
+		dst = append(dst, '"')
+	}
+	prefixes := 0
+	for _, a := range el.Attr {
+		if isNSDecl(a) {
+			continue
+		}
+		dst = append(dst, ' ')
+		switch a.Name.Space {
+		case "":
+		case xmlNamespace, "xml":
+			dst = append(dst, "xml:"...)
+		default:
+			prefixes++
+			p := "ns" + strconv.Itoa(prefixes)
+			dst = append(dst, "xmlns:"...)
+			dst = append(dst, p...)
+			dst = append(dst, `="`...)
+			dst = appendEscapedAttr(dst, a.Name.Space)
+			dst = append(dst, `" `...)
+			dst = append(dst, p...)
+			dst = append(dst, ':')
+		}
+		dst = append(dst, a.Name.Local...)
+		dst = append(dst, `="`...)
+		dst = appendEscapedAttr(dst, a.Value)
+		dst = append(dst, '"')
+	}
+	return dst, ns
+}
+
+// validText reports whether s consists of XML 1.0 characters only (#x9, #xA,
+// #xD, #x20-#xD7FF, #xE000-#xFFFD, #x10000-#x10FFFF) in valid UTF-8, so that
+// what we serialize parses at the peer. It tests eight bytes at a time for
+// control characters and non-ASCII bytes.
+func validText(s string) bool {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	ascii := true
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		t := s[i : i+8]
+		x := uint64(t[0]) | uint64(t[1])<<8 | uint64(t[2])<<16 | uint64(t[3])<<24 |
+			uint64(t[4])<<32 | uint64(t[5])<<40 | uint64(t[6])<<48 | uint64(t[7])<<56
+		if x&hi != 0 {
+			ascii = false
+		}
+		if (x-lo*0x20)&^x&hi != 0 && !controlsOK(s[i:i+8]) {
+			return false
+		}
+	}
+	if !controlsOK(s[i:]) {
+		return false
+	}
+	for ; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			ascii = false
+		}
+	}
+	if ascii {
+		return true
+	}
+	return utf8.ValidString(s) && !strings.Contains(s, "\uFFFE") && !strings.Contains(s, "\uFFFF")
+}
+
+// controlsOK reports whether s has no control character other than TAB, LF
+// and CR.
+func controlsOK(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 && c != '\t' && c != '\n' && c != '\r' {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,110 @@
+package esn
+
+import (
+	"strconv"
+
+	"github.com/esn-project/esn/pkg/crypt"
+	"github.com/esn-project/esn/pkg/xmltree"
+)
+
+// Change says how a call changed the security state of a session, like
+// otr.SecurityChange.
+type Change int
+
+const (
+	NoChange    Change = iota
+	Established        // the negotiation completed
+	Rekeyed            // a XEP-0200 re-key was sent or accepted
+	Terminated         // the session ended
+)
+
+var changeNames = [...]string{"NoChange", "Established", "Rekeyed", "Terminated"}
+
+func (c Change) String() string {
+	if c >= 0 && int(c) < len(changeNames) {
+		return changeNames[c]
+	}
+	return "Change(" + strconv.Itoa(int(c)) + ")"
+}
+
+// Output is what a call produced: stanzas to send, in order, and events.
+type Output struct {
+	Send   []*xmltree.Element
+	Events []Event
+	Change Change
+}
+
+func (o *Output) add(ev Event) { o.Events = append(o.Events, ev) }
+
+func (o *Output) merge(p Output) {
+	o.Send = append(o.Send, p.Send...)
+	o.Events = append(o.Events, p.Events...)
+	if p.Change > o.Change {
+		o.Change = p.Change
+	}
+}
+
+// Event is one of [NegotiatedEvent], [MessageEvent], [TerminatedEvent],
+// [RekeyedEvent], [WarningEvent].
+type Event interface{ event() }
+
+// NegotiatedEvent reports a completed negotiation. SAS is the short
+// authentication string to compare out of band (XEP-0116 §10); Verified
+// says the retained-secret chain shared with the peer was confirmed by a
+// SAS comparison earlier, so no comparison is needed now.
+type NegotiatedEvent struct {
+	Thread string
+	Peer   string // the peer's full JID the session is bound to
+	Role   crypt.Role
+	Params Params
+	SAS    string
+	// RetainedSecret says a retained secret from an earlier session was
+	// shared (and so mixed into the keys).
+	RetainedSecret bool
+	Verified       bool
+}
+
+// MessageEvent is a decrypted stanza. Stanza is the received stanza with
+// its <c/> replaced by the decrypted children; Body is the text of its
+// <body/>, if any.
+type MessageEvent struct {
+	Thread string
+	Peer   string
+	Stanza *xmltree.Element
+	Body   string
+}
+
+// TerminatedEvent reports the end of a session. Err is nil for a clean
+// end: our terminate acknowledged (Acknowledged), or the peer's terminate
+// acknowledged by us (ByPeer). Otherwise it is a *NegotiationError or a
+// *TerminatedError saying why, or wraps ErrTimeout or ErrDeclined.
+type TerminatedEvent struct {
+	Thread       string
+	Peer         string
+	Err          error
+	ByPeer       bool
+	Acknowledged bool
+	// Replacement is set when the session was dropped in favour of the
+	// peer's simultaneous request (see the package doc).
+	Replacement string
+}
+
+// RekeyedEvent reports a XEP-0200 key exchange.
+type RekeyedEvent struct {
+	Thread string
+	ByPeer bool
+}
+
+// WarningEvent is something the user must be told, such as a disclosure
+// value other than never (XEP-0116 §14) or a declined request.
+type WarningEvent struct {
+	Thread string
+	Peer   string
+	Text   string
+}
+
+func (NegotiatedEvent) event() {}
+func (MessageEvent) event()    {}
+func (TerminatedEvent) event() {}
+func (RekeyedEvent) event()    {}
+func (WarningEvent) event()    {}

@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# test.sh: esn's test command (the README's, and CI's through .ci/run).
+#
+# Usage: scripts/test.sh [-short] [PACKAGES...]
+#
+#   1. gofmt: fails listing the files that need formatting
+#   2. go vet
+#   3. starts a throwaway Prosody (scripts/prosody.sh, installing it if needed)
+#      in a temporary directory, exports ESN_TEST_ENV=DIR/esn.env, and stops it
+#      on exit, also on failure or interrupt
+#   4. go test -race -count=1 PACKAGES (default ./...)
+#   5. a short fuzz run of every Fuzz target in PACKAGES (found with
+#      go test -list, so new targets are picked up)
+#
+# -short (or ESN_TEST_SHORT=1) passes -short to go test and skips the fuzz
+# runs, for quick local runs; CI runs everything.
+#
+# Environment: ESN_FUZZTIME (default 5s) per fuzz target; GOFLAGS as usual;
+# ESN_PROSODY_* and ESN_DOMAIN are passed to scripts/prosody.sh (ports default
+# to free ones here). Exits non-zero if any step fails; all steps run.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+root=$PWD
+
+short=0
+[[ ${ESN_TEST_SHORT:-0} =~ ^(1|true|yes)$ ]] && short=1
+pkgs=()
+for arg in "$@"; do
+	case $arg in
+	-short | --short) short=1 ;;
+	-h | --help)
+		sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
+		exit 0
+		;;
+	-*)
+		echo "test.sh: unknown option $arg (try -h)" >&2
+		exit 64
+		;;
+	*) pkgs+=("$arg") ;;
+	esac
+done
+((${#pkgs[@]})) || pkgs=(./...)
+fuzztime=${ESN_FUZZTIME:-5s}
+
+failed=()
+step() { printf '\n== %s\n' "$*"; }
+fail() {
+	failed+=("$1")
+	printf 'test.sh: FAILED: %s\n' "$1" >&2
+}
+
+go version
+
+# ---- gofmt
+step gofmt
+mapfile -t gofiles < <(git ls-files --cached --others --exclude-standard -- '*.go' 2>/dev/null ||
+	find . -name '*.go' -not -path './.git/*')
+unformatted=()
+if ((${#gofiles[@]})); then
+	existing=()
+	for f in "${gofiles[@]}"; do [[ -f $f && $f != */testdata/* && $f != testdata/* ]] && existing+=("$f"); done
+	if ((${#existing[@]})); then
+		mapfile -t unformatted < <(gofmt -l "${existing[@]}")
+	fi
+fi
+if ((${#unformatted[@]})); then
+	printf 'gofmt: these files need formatting (run gofmt -w):\n' >&2
+	printf '  %s\n' "${unformatted[@]}" >&2
+	fail gofmt
+else
+	echo "gofmt: ok (${#gofiles[@]} files)"
+fi
+
+# ---- go vet
+step go vet "${pkgs[@]}"
+go vet "${pkgs[@]}" || fail "go vet"
+
+# ---- test server
+step "prosody (scripts/prosody.sh)"
+srvdir=$(mktemp -d "${TMPDIR:-/tmp}/esn-test.XXXXXX")
+cleanup() {
+	local rc=$?
+	if [[ -n ${srvdir:-} && -d $srvdir ]]; then
+		if ((rc != 0)) && [[ -s $srvdir/prosody.log ]]; then
+			echo "test.sh: the last lines of the test server's log ($srvdir/prosody.log):" >&2
+			tail -n 15 "$srvdir/prosody.log" | sed 's/^/  /' >&2
+		fi
+		"$root/scripts/prosody.sh" stop "$srvdir" || true
+		rm -rf -- "$srvdir"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+ESN_PROSODY_PORT=${ESN_PROSODY_PORT:-auto} ESN_PROSODY_OWNER_PID=$$ \
+	scripts/prosody.sh start "$srvdir" >/dev/null || {
+	fail "starting prosody"
+	printf '\ntest.sh: FAILED: %s\n' "${failed[*]}" >&2
+	exit 1
+}
+export ESN_TEST_ENV=$srvdir/esn.env
+
+# ---- go test
+gotest=(go test -race -count=1)
+((short)) && gotest+=(-short)
+step "${gotest[*]} ${pkgs[*]}"
+"${gotest[@]}" "${pkgs[@]}" || fail "go test"
+
+# ---- fuzz smoke runs
+if ((short)); then
+	step "fuzz: skipped (-short)"
+else
+	step "fuzz: every Fuzz target for $fuzztime"
+	# Only packages whose tests declare a Fuzz function need go test -list.
+	mapfile -t fuzzpkgs < <(go list -f '{{.ImportPath}} {{.Dir}}' "${pkgs[@]}" |
+		while read -r ip d; do
+			grep -qsE '^func Fuzz[A-Z0-9_]' "$d"/*_test.go && echo "$ip"
+		done)
+	nfuzz=0
+	for p in "${fuzzpkgs[@]}"; do
+		if ! listed=$(go test -list '^Fuzz' "$p"); then
+			printf '%s\n' "$listed"
+			fail "listing fuzz targets of $p"
+			continue
+		fi
+		targets=$(grep -E '^Fuzz' <<<"$listed" || true)
+		for f in $targets; do
+			nfuzz=$((nfuzz + 1))
+			echo "-- $p $f"
+			go test -run '^$' -fuzz "^${f}\$" -fuzztime "$fuzztime" "$p" || fail "fuzz $p $f"
+		done
+	done
+	echo "fuzz: $nfuzz targets run"
+fi
+
+echo
+if ((${#failed[@]})); then
+	printf 'test.sh: FAILED after %ss: %s\n' "$SECONDS" "${failed[*]}" >&2
+	exit 1
+fi
+echo "test.sh: all checks passed in ${SECONDS}s"
