@@ -11,8 +11,6 @@ import (
 	"io"
 	"strings"
 	"testing"
-
-	"github.com/esn-project/esn/pkg/xmltree"
 )
 
 // Benchmarks named by issue 3. Reproduce the table of docs/performance.md
@@ -205,5 +203,3 @@ func BenchmarkDHShared(b *testing.B) {
 		})
 	}
 }
-
-var _ = xmltree.New

@@ -431,3 +431,20 @@ func TestKeyRedaction(t *testing.T) {
 		t.Error("Erase did not clear")
 	}
 }
+
+func TestValidText(t *testing.T) {
+	long := strings.Repeat("abcdefgh", 5)
+	for _, tc := range []struct {
+		s  string
+		ok bool
+	}{
+		{"", true}, {"plain", true}, {long, true}, {"tab\tlf\ncr\r", true},
+		{long + "\x00", false}, {"\x01" + long, false}, {long[:20] + "\x1f" + long, false},
+		{long + "ü" + long, true}, {long + "\xff" + long, false}, {long + "\ufffe", false},
+		{long + "\uffff" + long, false}, {"😀" + long, true}, {long + "\x7f", true},
+	} {
+		if got := validText(tc.s); got != tc.ok {
+			t.Errorf("validText(%q) = %v, want %v", tc.s, got, tc.ok)
+		}
+	}
+}

@@ -169,22 +169,24 @@ func appendOpen(dst []byte, el *xmltree.Element, parentNS string) ([]byte, strin
 // control characters and non-ASCII bytes.
 func validText(s string) bool {
 	const lo, hi = 0x0101010101010101, 0x8080808080808080
-	ascii := true
+	var high uint64 // OR of all words: any byte >= 0x80?
 	i := 0
-	for ; i+8 <= len(s); i += 8 {
-		t := s[i : i+8]
+	for ; i+16 <= len(s); i += 16 {
+		t := s[i : i+16]
 		x := uint64(t[0]) | uint64(t[1])<<8 | uint64(t[2])<<16 | uint64(t[3])<<24 |
 			uint64(t[4])<<32 | uint64(t[5])<<40 | uint64(t[6])<<48 | uint64(t[7])<<56
-		if x&hi != 0 {
-			ascii = false
-		}
-		if (x-lo*0x20)&^x&hi != 0 && !controlsOK(s[i:i+8]) {
+		y := uint64(t[8]) | uint64(t[9])<<8 | uint64(t[10])<<16 | uint64(t[11])<<24 |
+			uint64(t[12])<<32 | uint64(t[13])<<40 | uint64(t[14])<<48 | uint64(t[15])<<56
+		high |= x | y
+		// A byte below 0x20 sets its high bit in (b - 0x20) & ^b.
+		if ((x-lo*0x20)&^x|(y-lo*0x20)&^y)&hi != 0 && !controlsOK(t) {
 			return false
 		}
 	}
 	if !controlsOK(s[i:]) {
 		return false
 	}
+	ascii := high&hi == 0
 	for ; i < len(s); i++ {
 		if s[i] >= 0x80 {
 			ascii = false
