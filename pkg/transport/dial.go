@@ -107,9 +107,9 @@ func literalNonLoopback(hostport string) bool {
 // negotiation carries what the stream features need while Dial runs.
 type negotiation struct {
 	ctx        context.Context // Dial's context (the features get one that never ends)
-	raw        net.Conn   // the TCP connection
-	wire       *wire      // the current wire (replaced at STARTTLS)
-	ws         *wireState // shared by the wires
+	raw        net.Conn        // the TCP connection
+	wire       *wire           // the current wire (replaced at STARTTLS)
+	ws         *wireState      // shared by the wires
 	tlsConfig  *tls.Config
 	serverName string
 	localpart  string

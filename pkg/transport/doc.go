@@ -4,8 +4,10 @@
 //
 // Most callers need [Dial], then [Conn.Send], [Conn.SendIQ] and the
 // handler registrations [Conn.OnMessage], [Conn.OnPresence] and
-// [Conn.OnIQ], and finally [Conn.Close]. The contract is written down in
-// docs/design/transport.md.
+// [Conn.OnIQ] (best called from Config.Setup, which runs before any
+// stanza is dispatched and before initial presence, so that handlers also
+// see offline messages), and finally [Conn.Close]. The contract is written
+// down in docs/design/transport.md.
 //
 // # What it implements
 //
@@ -15,9 +17,13 @@
 //     ([XEP-0368]); plaintext only to a loopback address, for tests.
 //   - Authentication: SASL ([RFC 6120] §6) with SCRAM-SHA-1-PLUS,
 //     SCRAM-SHA-1 ([RFC 5802]) and PLAIN ([RFC 4616], only over TLS or
-//     loopback), preferred in that order.
-//   - Resource binding ([RFC 6120] §7) and optional initial presence
-//     ([RFC 6121] §4.2).
+//     loopback), preferred in that order. The SCRAM server signature is
+//     verified. (Debian 12's Prosody offers no -PLUS mechanism, so channel
+//     binding is exercised only when a server offers it.)
+//   - Resource binding with the requested resource ([RFC 6120] §7), by this
+//     package rather than mellium's BindResource, which loses the resource
+//     when the server's stream header carries a bare JID.
+//   - Optional initial presence ([RFC 6121] §4.2).
 //   - IQ request/response with per-call deadlines; a reply is accepted only
 //     from the entity the request was sent to ([RFC 6120] §8.2.3);
 //     unhandled requests get service-unavailable ([RFC 6120] §8.4).

@@ -1,7 +1,8 @@
 package transport_test
 
-// Integration tests against a real Prosody (scripts/prosody.sh), found
-// through the env file named by ESN_TEST_ENV.
+// Integration tests against a real Prosody (scripts/prosody.sh), found or
+// started by internal/testserver: ESN_TEST_ENV names the running server's
+// env file; under CI=true a missing server fails the tests.
 
 import (
 	"context"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/esn-project/esn/internal/testserver"
 	"github.com/esn-project/esn/pkg/transport"
 	"github.com/esn-project/esn/pkg/xmltree"
 	"mellium.im/xmpp/jid"
@@ -23,18 +25,29 @@ import (
 
 // prosody describes the test server.
 type prosody struct {
-	Server, DirectTLSServer, Domain string
-	CAs                             *x509.CertPool
+	testserver.Server
+	CAs *x509.CertPool
 }
 
-func (p prosody) jid(user string) jid.JID { return jid.MustParse(user + "@" + p.Domain) }
+func needProsody(t *testing.T) prosody {
+	t.Helper()
+	srv := testserver.Env(t)
+	pool, err := srv.RootCAs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return prosody{Server: srv, CAs: pool}
+}
+
+func (p prosody) jid(user string) jid.JID { return p.Account(user).JID }
 
 // config returns a STARTTLS config for user, verified against the test CA.
 func (p prosody) config(user string) transport.Config {
+	acct := p.Account(user)
 	return transport.Config{
-		JID:      p.jid(user),
-		Password: user + "-pw",
-		Server:   p.Server,
+		JID:      acct.JID,
+		Password: acct.Password,
+		Server:   p.Addr,
 		RootCAs:  p.CAs,
 	}
 }
@@ -70,7 +83,7 @@ func TestProsodyLogin(t *testing.T) {
 		edit func(*transport.Config)
 	}{
 		{"STARTTLS verified", func(*transport.Config) {}},
-		{"direct TLS", func(c *transport.Config) { c.Server = p.DirectTLSServer; c.DirectTLS = true }},
+		{"direct TLS", func(c *transport.Config) { c.Server = p.DirectTLSAddr; c.DirectTLS = true }},
 		{"plaintext on loopback", func(c *transport.Config) { c.RootCAs = nil; c.AllowPlaintext = true }},
 	}
 	for _, m := range modes {
@@ -138,7 +151,7 @@ func TestProsodyDialErrors(t *testing.T) {
 		}},
 		{"untrusted certificate, direct TLS", func(c *transport.Config) {
 			c.RootCAs = x509.NewCertPool()
-			c.Server, c.DirectTLS = p.DirectTLSServer, true
+			c.Server, c.DirectTLS = p.DirectTLSAddr, true
 		}, func(t *testing.T, err error) {
 			var te *transport.TLSError
 			if !errors.As(err, &te) || te.ServerName != p.Domain {
@@ -344,4 +357,128 @@ func TestProsodyStanzaTooLarge(t *testing.T) {
 	if _, err := alice.DiscoInfo(ctxT(t), jid.MustParse(p.Domain)); err != nil {
 		t.Errorf("alice's stream suffered: %v", err)
 	}
+}
+
+// TestProsodyIndependentPeer talks to a Conn from testserver's raw client,
+// which shares no code with this package.
+func TestProsodyIndependentPeer(t *testing.T) {
+	p := needProsody(t)
+	const feature = "urn:esn:test:independent"
+	handled := make(chan string, 1)
+	aliceMsgs := make(chan *xmltree.Element, 1)
+	cfg := p.config("alice")
+	cfg.Resource = "independent"
+	cfg.Features = []string{feature}
+	cfg.Setup = func(c *transport.Conn) {
+		c.OnIQ(func(iq *xmltree.Element) bool {
+			q := iq.Child("urn:esn:test:echo", "q")
+			if q == nil {
+				return false
+			}
+			handled <- q.Text()
+			res := xmltree.New("jabber:client", "iq")
+			res.SetAttr("type", "result")
+			res.SetAttr("id", iq.Attribute("id"))
+			res.SetAttr("to", iq.Attribute("from"))
+			res.AddChild(xmltree.New("urn:esn:test:echo", "q").AddText(q.Text()))
+			c.Send(context.Background(), res)
+			return true
+		})
+		c.OnMessage(func(m *xmltree.Element) {
+			if m.ChildText("", "body") != "" {
+				aliceMsgs <- m
+			}
+		})
+	}
+	alice := dial(t, cfg)
+	carol := testserver.Login(t, p.Server, p.Account("carol"), testserver.DialOptions{})
+
+	info, err := carol.IQ(ctxT(t), "get", alice.LocalJID().String(), `<query xmlns='http://jabber.org/protocol/disco#info'/>`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var features []string
+	for _, f := range info.Child(transport.NSDiscoInfo, "query").Children() {
+		features = append(features, f.Attribute("var"))
+	}
+	if !slices.Contains(features, feature) {
+		t.Errorf("disco#info features %v lack %s", features, feature)
+	}
+
+	echo, err := carol.IQ(ctxT(t), "set", alice.LocalJID().String(), `<q xmlns='urn:esn:test:echo'>ping &amp; pong</q>`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := echo.ChildText("urn:esn:test:echo", "q"); got != "ping & pong" || <-handled != "ping & pong" {
+		t.Errorf("echo %q", got)
+	}
+
+	if _, err := carol.IQ(ctxT(t), "get", alice.LocalJID().String(), `<q xmlns='urn:esn:test:nobody'/>`); err == nil ||
+		!strings.Contains(err.Error(), "service-unavailable") {
+		t.Errorf("unhandled IQ: %v, want service-unavailable", err)
+	}
+
+	if err := carol.Send(ctxT(t), fmt.Sprintf(`<message to='%s' type='chat'><body>from carol</body></message>`, alice.LocalJID())); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-aliceMsgs:
+		if m.ChildText("", "body") != "from carol" {
+			t.Errorf("alice got %s", m)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("alice got no message from carol")
+	}
+
+	msg := xmltree.New("jabber:client", "message")
+	msg.SetAttr("to", carol.JID.String())
+	msg.AddChild(xmltree.New("jabber:client", "body").AddText("from alice"))
+	if err := alice.Send(ctxT(t), msg); err != nil {
+		t.Fatal(err)
+	}
+	got, err := carol.Expect(ctxT(t), func(el *xmltree.Element) bool { return el.Name.Local == "message" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ChildText("", "body") != "from alice" {
+		t.Errorf("carol got %s", got)
+	}
+}
+
+// TestProsodyOfflineReachesSetupHandlers checks that handlers registered
+// in Config.Setup see the offline messages the server sends in answer to
+// initial presence.
+func TestProsodyOfflineReachesSetupHandlers(t *testing.T) {
+	p := needProsody(t)
+	acct := p.NewAccount(t, "offline")
+	carol := testserver.Login(t, p.Server, p.Account("carol"), testserver.DialOptions{})
+	for i := range 3 {
+		if err := carol.Send(ctxT(t), fmt.Sprintf(`<message to='%s' type='chat'><body>offline %d</body></message>`, acct.JID, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Let the server store them.
+	if _, err := carol.IQ(ctxT(t), "get", p.Domain, `<query xmlns='http://jabber.org/protocol/disco#info'/>`); err != nil {
+		t.Fatal(err)
+	}
+
+	msgs := make(chan *xmltree.Element, 8)
+	c := dial(t, transport.Config{
+		JID: acct.JID, Password: acct.Password, Server: p.Addr, RootCAs: p.CAs,
+		Presence: true,
+		Setup: func(c *transport.Conn) {
+			c.OnMessage(func(m *xmltree.Element) { msgs <- m })
+		},
+	})
+	for i := range 3 {
+		select {
+		case m := <-msgs:
+			if want := fmt.Sprintf("offline %d", i); m.ChildText("", "body") != want || m.Child("urn:xmpp:delay", "delay") == nil {
+				t.Errorf("message %d: %s, want body %q with a delay", i, m, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("offline message %d not delivered", i)
+		}
+	}
+	_ = c
 }

@@ -111,6 +111,18 @@ func TestDialErrors(t *testing.T) {
 				t.Fatalf("got %v, want ErrPlaintextRefused", err)
 			}
 		}},
+		{"SRV fallback", Config{JID: jid.MustParse("alice@esn.invalid"), Password: "x"}, func(t *testing.T, err error) {
+			var ce *ConnectError
+			if !errors.As(err, &ce) || ce.Addr != "esn.invalid:5222" {
+				t.Fatalf("got %v, want *ConnectError for esn.invalid:5222", err)
+			}
+		}},
+		{"SRV fallback, direct TLS", Config{JID: jid.MustParse("alice@esn.invalid"), Password: "x", DirectTLS: true}, func(t *testing.T, err error) {
+			var ce *ConnectError
+			if !errors.As(err, &ce) || ce.Addr != "esn.invalid:5223" {
+				t.Fatalf("got %v, want *ConnectError for esn.invalid:5223", err)
+			}
+		}},
 		{"no localpart", Config{JID: jid.MustParse("localhost"), Server: srv.addr()}, func(t *testing.T, err error) {
 			if err == nil || !strings.Contains(err.Error(), "user@domain") {
 				t.Fatalf("got %v", err)
