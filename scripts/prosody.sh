@@ -80,18 +80,31 @@ luaq() {
 
 # alive PID: the process exists and is not a zombie.
 alive() {
-	local pid=$1 state
+	local pid=$1 stat state
 	[[ $pid =~ ^[0-9]+$ ]] || return 1
-	[[ -r /proc/$pid/stat ]] || return 1
-	state=$(awk '{ sub(/^.*\) /, ""); print $1 }' "/proc/$pid/stat" 2>/dev/null) || return 1
+	{ IFS= read -r stat <"/proc/$pid/stat"; } 2>/dev/null || return 1
+	state=${stat##*) } # "pid (comm) S ...": comm may hold spaces and parentheses
+	state=${state%% *}
 	[[ -n $state && $state != Z && $state != X ]]
+}
+
+# starttime PID: the process's start time (clock ticks after boot), which
+# tells a process from a later one that reuses its PID.
+starttime() {
+	local stat rest f
+	{ IFS= read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 1
+	rest=${stat##*) }
+	read -r -a f <<<"$rest"
+	printf '%s' "${f[19]}" # field 22 of stat; rest starts at field 3
 }
 
 # ours PID: the process is the prosody started with this DIR's config.
 ours() {
 	local pid=$1
 	alive "$pid" || return 1
-	tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | grep -qxF -- "$cfg"
+	local cl
+	cl=$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+	[[ $'\n'$cl$'\n' == *$'\n'"$cfg"$'\n'* ]]
 }
 
 # wait_gone PID SECONDS: poll until PID is gone; 0 if it went.
@@ -139,7 +152,7 @@ check_port_free() {
 	l=$(listeners "$port")
 	[[ -z $l ]] && return 0
 	if command -v ss >/dev/null 2>&1; then
-		who=$(ss -Hltnp "sport = :$port" 2>/dev/null | sed -n 's/.*users:(("\([^"]*\)",pid=\([0-9]*\).*/\1 (pid \2)/p' | head -n1)
+		who=$(ss -Hltnp "sport = :$port" 2>/dev/null | sed -n '1s/.*users:(("\([^"]*\)",pid=\([0-9]*\).*/\1 (pid \2)/p') || who=""
 	fi
 	die "$what port $port is already in use${who:+ by $who}; stop that server or set ${3} to another port (or to auto)"
 }
@@ -203,7 +216,6 @@ ensure_installed() {
 		return 0
 	fi
 	t0=$(now_ms)
-	note "installing prosody and openssl with apt-get (once per machine)"
 
 	# Keep the package from starting a system-wide server (Debian's invoke-rc.d
 	# asks policy-rc.d; 101 = action forbidden).
@@ -221,7 +233,11 @@ ensure_installed() {
 	local pkgs=(prosody)
 	# Only add openssl when missing: naming an installed package upgrades it.
 	command -v openssl >/dev/null 2>&1 || pkgs+=(openssl)
-	if ! apt-cache policy prosody 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+	note "installing ${pkgs[*]} with apt-get (once per machine)"
+	# Update the package lists only if they do not know prosody (or on failure below).
+	local policy_out
+	policy_out=$(apt-cache policy prosody 2>/dev/null || true)
+	if [[ $policy_out != *"Candidate: "[0-9]* ]]; then
 		"${apt[@]}" update >&2
 	fi
 	if ! "${apt[@]}" install --no-install-recommends "${pkgs[@]}" >&2; then
@@ -242,20 +258,25 @@ validate_settings() {
 	domain=${ESN_DOMAIN:-localhost}
 	[[ $domain =~ ^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$ ]] || die "ESN_DOMAIN $(shq "$domain") is not a lowercase DNS name"
 	port=${ESN_PROSODY_PORT:-5222}
-	if [[ $port == auto || $port == 0 ]]; then
+	[[ $port == 0 ]] && port=auto
+	if [[ $port == auto ]]; then
 		auto_ports=1
 		tls_port=${ESN_PROSODY_TLS_PORT:-auto}
 	else
 		auto_ports=0
-		[[ $port =~ ^[0-9]+$ ]] && ((port > 0 && port < 65536)) || die "ESN_PROSODY_PORT $(shq "$port") is not a port number"
+		[[ $port =~ ^[1-9][0-9]{0,4}$ ]] && ((port < 65536)) || die "ESN_PROSODY_PORT $(shq "$port") is not a port number"
 		tls_port=${ESN_PROSODY_TLS_PORT:-$((port + 1))}
 	fi
-	if [[ $tls_port == auto || $tls_port == 0 ]]; then
+	[[ $tls_port == 0 ]] && tls_port=auto
+	if [[ $tls_port == auto ]]; then
 		auto_ports=1
 	else
-		[[ $tls_port =~ ^[0-9]+$ ]] && ((tls_port > 0 && tls_port < 65536)) || die "ESN_PROSODY_TLS_PORT $(shq "$tls_port") is not a port number"
+		[[ $tls_port =~ ^[1-9][0-9]{0,4}$ ]] && ((tls_port < 65536)) || die "ESN_PROSODY_TLS_PORT $(shq "$tls_port") is not a port number"
 	fi
 	[[ $port != "$tls_port" || $port == auto ]] || die "c2s and direct-TLS ports are both $port"
+	auto_c2s=0 auto_tls=0
+	[[ $port == auto ]] && auto_c2s=1
+	[[ $tls_port == auto ]] && auto_tls=1
 
 	read -r -a users <<<"${ESN_TEST_USERS-alice bob carol}"
 	read -r -a strangers <<<"${ESN_TEST_STRANGERS-eve}"
@@ -285,7 +306,7 @@ password_of() {
 
 make_cert() {
 	local crt=$dir/certs/$domain.crt key=$dir/certs/$domain.key stamp=$dir/certs/.esn-cert
-	local now want
+	local now want exp
 	now=${EPOCHSECONDS}
 	# The stamp holds "domain expiry-epoch": reuse a certificate valid for another day.
 	if [[ -s $crt && -s $key && -r $stamp ]] && read -r want exp <"$stamp" &&
@@ -338,6 +359,8 @@ write_config() {
 			c2s_require_encryption = false
 			allow_unencrypted_plain_auth = true
 			allow_registration = false
+			-- Big enough to relay a stanza past esn's 1 MiB default bound (Prosody: 256 KiB).
+			c2s_stanza_size_limit = 4194304
 			-- Plain-text password storage, written by prosody.sh (test server only).
 			authentication = "internal_plain"
 			storage = "internal"
@@ -463,7 +486,7 @@ wait_ready() {
 	local deadline=$(($(now_ms) + 15000)) c2s_ok=0
 	while :; do
 		if grep -qF 'Failed to open server port' "$log" 2>/dev/null; then
-			grep -F 'Failed to open server port' "$log" | head -n2 | sed "s/^/$prog: log: /" >&2
+			grep -m2 -F 'Failed to open server port' "$log" | sed "s/^/$prog: log: /" >&2 || true
 			return 2
 		fi
 		if ! alive "$pid"; then
@@ -498,18 +521,27 @@ stop_pid() {
 	fi
 }
 
+# The watcher is this script run as "_watch DIR OWNER PID": a separate
+# process whose command line names it exactly.
 start_watcher() {
-	local owner=${ESN_PROSODY_OWNER_PID:-} rmdir=${ESN_PROSODY_OWNER_RMDIR:-0}
+	local owner=${ESN_PROSODY_OWNER_PID:-}
 	[[ -n $owner ]] || return 0
 	[[ $owner =~ ^[0-9]+$ ]] || die "ESN_PROSODY_OWNER_PID must be a process id"
-	(
-		exec {dirlock}>&-
-		trap '' INT HUP
-		while alive "$owner" && ours "$pid"; do sleep 0.5; done
-		ESN_PROSODY_OWNER_PID="" "$script_dir/prosody.sh" stop "$dir" || true
-		if [[ $rmdir == 1 && -f $cfg && -f $dir/esn.env ]]; then rm -rf -- "$dir"; fi
-	) </dev/null >/dev/null 2>&1 &
+	ESN_PROSODY_OWNER_RMDIR=${ESN_PROSODY_OWNER_RMDIR:-0} \
+		bash "$script_dir/prosody.sh" _watch "$dir" "$owner" "$pid" </dev/null >/dev/null 2>&1 {dirlock}>&- &
 	printf '%s\n' "$!" >"$dir/watcher.pid"
+}
+
+cmd__watch() {
+	local owner=$1 pid=$2 since
+	trap '' INT HUP
+	since=$(starttime "$owner") || since=gone
+	while alive "$owner" && [[ $(starttime "$owner") == "$since" ]] && ours "$pid"; do sleep 0.5; done
+	ours "$pid" || return 0 # stopped by someone else (stop kills us first, normally)
+	ESN_PROSODY_OWNER_PID="" "$script_dir/prosody.sh" stop "$dir" || true
+	if [[ ${ESN_PROSODY_OWNER_RMDIR:-0} == 1 && -f $cfg && ! -e $dir/server.pid ]]; then
+		rm -rf -- "$dir"
+	fi
 }
 
 stop_watcher() {
@@ -519,7 +551,9 @@ stop_watcher() {
 	rm -f "$dir/watcher.pid"
 	# The watcher runs this script to stop the server: do not kill the caller.
 	[[ $w == "$PPID" ]] && return 0
-	if alive "$w" && tr '\0' ' ' <"/proc/$w/cmdline" 2>/dev/null | grep -qF "prosody.sh start $dir"; then
+	local cl=""
+	alive "$w" && cl=$(tr '\0' ' ' <"/proc/$w/cmdline" 2>/dev/null) || true
+	if [[ $cl == *"prosody.sh _watch $dir "* ]]; then
 		kill "$w" 2>/dev/null || true
 	fi
 }
@@ -542,8 +576,8 @@ cmd_start() {
 
 	for attempt in 1 2 3 4 5; do
 		if ((auto_ports)); then
-			[[ ${ESN_PROSODY_PORT:-5222} =~ ^(auto|0)$ ]] && port=$(free_port)
-			[[ ${ESN_PROSODY_TLS_PORT:-auto} =~ ^(auto|0)$ ]] && tls_port=$(free_port "$port")
+			((auto_c2s)) && port=$(free_port "$tls_port")
+			((auto_tls)) && tls_port=$(free_port "$port")
 		fi
 		check_port_free "$port" c2s ESN_PROSODY_PORT
 		check_port_free "$tls_port" direct-TLS ESN_PROSODY_TLS_PORT
@@ -612,6 +646,7 @@ cmd=${1:-}
 case $cmd in
 start | stop | status) (($# == 2)) || usage ;;
 adduser) (($# == 3)) || usage ;;
+_watch) (($# == 4)) || usage ;;
 *) usage ;;
 esac
 [[ -n $2 ]] || usage
@@ -629,7 +664,9 @@ cfg=$dir/prosody.cfg.lua
 log=$dir/prosody.log
 
 # One start/stop at a time per DIR.
-exec {dirlock}>>"$dir/.lock"
-flock -w 60 "$dirlock" || die "another prosody.sh is busy with $dir"
+if [[ $cmd != _watch ]]; then
+	exec {dirlock}>>"$dir/.lock"
+	flock -w 60 "$dirlock" || die "another prosody.sh is busy with $dir"
+fi
 
 "cmd_$cmd" "${@:3}"

@@ -30,7 +30,7 @@ for arg in "$@"; do
 	case $arg in
 	-short | --short) short=1 ;;
 	-h | --help)
-		sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
+		awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' scripts/test.sh
 		exit 0
 		;;
 	-*)
@@ -44,6 +44,7 @@ done
 fuzztime=${ESN_FUZZTIME:-5s}
 
 failed=()
+gotest_failed=0
 step() { printf '\n== %s\n' "$*"; }
 fail() {
 	failed+=("$1")
@@ -54,14 +55,23 @@ go version
 
 # ---- gofmt
 step gofmt
-mapfile -t gofiles < <(git ls-files --cached --others --exclude-standard -- '*.go' 2>/dev/null ||
-	find . -name '*.go' -not -path './.git/*')
+if [[ ${pkgs[*]} == ./... ]]; then
+	mapfile -t gofiles < <(git ls-files --cached --others --exclude-standard -- '*.go' 2>/dev/null ||
+		find . -name '*.go' -not -path './.git/*')
+else
+	# Only the named packages' files.
+	mapfile -t gofiles < <(go list -f '{{$d := .Dir}}{{range .GoFiles}}{{$d}}/{{.}}{{"\n"}}{{end}}{{range .CgoFiles}}{{$d}}/{{.}}{{"\n"}}{{end}}{{range .TestGoFiles}}{{$d}}/{{.}}{{"\n"}}{{end}}{{range .XTestGoFiles}}{{$d}}/{{.}}{{"\n"}}{{end}}{{range .IgnoredGoFiles}}{{$d}}/{{.}}{{"\n"}}{{end}}' "${pkgs[@]}")
+fi
 unformatted=()
 if ((${#gofiles[@]})); then
 	existing=()
 	for f in "${gofiles[@]}"; do [[ -f $f && $f != */testdata/* && $f != testdata/* ]] && existing+=("$f"); done
+	gofiles=("${existing[@]}")
 	if ((${#existing[@]})); then
-		mapfile -t unformatted < <(gofmt -l "${existing[@]}")
+		if ! out=$(gofmt -l "${existing[@]}"); then
+			fail "gofmt (cannot parse the files above)"
+		fi
+		[[ -n $out ]] && mapfile -t unformatted <<<"$out"
 	fi
 fi
 if ((${#unformatted[@]})); then
@@ -81,8 +91,9 @@ step "prosody (scripts/prosody.sh)"
 srvdir=$(mktemp -d "${TMPDIR:-/tmp}/esn-test.XXXXXX")
 cleanup() {
 	local rc=$?
+	trap - EXIT INT TERM
 	if [[ -n ${srvdir:-} && -d $srvdir ]]; then
-		if ((rc != 0)) && [[ -s $srvdir/prosody.log ]]; then
+		if ((gotest_failed)) && [[ -s $srvdir/prosody.log ]]; then
 			echo "test.sh: the last lines of the test server's log ($srvdir/prosody.log):" >&2
 			tail -n 15 "$srvdir/prosody.log" | sed 's/^/  /' >&2
 		fi
@@ -94,7 +105,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-ESN_PROSODY_PORT=${ESN_PROSODY_PORT:-auto} ESN_PROSODY_OWNER_PID=$$ \
+# Should this script die without running its trap, the server stops and its
+# directory goes once this process is gone.
+ESN_PROSODY_PORT=${ESN_PROSODY_PORT:-auto} ESN_PROSODY_OWNER_PID=$$ ESN_PROSODY_OWNER_RMDIR=1 \
 	scripts/prosody.sh start "$srvdir" >/dev/null || {
 	fail "starting prosody"
 	printf '\ntest.sh: FAILED: %s\n' "${failed[*]}" >&2
@@ -106,7 +119,10 @@ export ESN_TEST_ENV=$srvdir/esn.env
 gotest=(go test -race -count=1)
 ((short)) && gotest+=(-short)
 step "${gotest[*]} ${pkgs[*]}"
-"${gotest[@]}" "${pkgs[@]}" || fail "go test"
+"${gotest[@]}" "${pkgs[@]}" || {
+	gotest_failed=1
+	fail "go test"
+}
 
 # ---- fuzz smoke runs
 if ((short)); then

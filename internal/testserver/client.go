@@ -31,6 +31,10 @@ const (
 	negotiate = 30 * time.Second // default bound on dialling when ctx has no deadline
 )
 
+// clientLimits bound what the raw client accepts: above esn's own 1 MiB
+// default, so tests can relay oversized stanzas to the code under test.
+var clientLimits = xmltree.Limits{MaxBytes: 8 << 20, MaxNodes: 1 << 20, MaxDepth: 64}
+
 // AuthError reports that the server refused the account's credentials.
 type AuthError struct {
 	JID       jid.JID
@@ -256,7 +260,7 @@ func nextElement(dec *xml.Decoder) (*xmltree.Element, error) {
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
-			el, err := xmltree.Decode(dec, t.Copy(), xmltree.Limits{})
+			el, err := xmltree.Decode(dec, t.Copy(), clientLimits)
 			if err != nil {
 				return nil, fmt.Errorf("testserver: %w", err)
 			}

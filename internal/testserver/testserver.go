@@ -253,11 +253,8 @@ func Load(path string) (Server, error) {
 		Strangers:     strings.Fields(env["ESN_TEST_STRANGERS"]),
 		passwords:     make(map[string]string),
 	}
-	for k, v := range map[string]string{
-		"ESN_SERVER": srv.Addr, "ESN_DIRECT_TLS_SERVER": srv.DirectTLSAddr,
-		"ESN_DOMAIN": srv.Domain, "ESN_CA_FILE": srv.CAFile,
-	} {
-		if v == "" {
+	for _, k := range []string{"ESN_SERVER", "ESN_DIRECT_TLS_SERVER", "ESN_DOMAIN", "ESN_CA_FILE"} {
+		if env[k] == "" {
 			return Server{}, fmt.Errorf("testserver: %s: %s is missing", path, k)
 		}
 	}

@@ -2,6 +2,7 @@ package testserver
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -412,6 +413,27 @@ func TestPresenceProbe(t *testing.T) {
 	}
 }
 
+// TestLargeStanzaRelayed checks that the server relays a stanza larger than
+// esn's 1 MiB default bound, so tests can check that bound end to end.
+func TestLargeStanzaRelayed(t *testing.T) {
+	srv := Env(t)
+	ctx := testContext(t)
+	a, b := srv.NewAccount(t, "biga"), srv.NewAccount(t, "bigb")
+	ca := Login(t, srv, a, DialOptions{})
+	cb := Login(t, srv, b, DialOptions{Presence: true})
+	body := strings.Repeat("0123456789abcdef", (3<<20)/2/16) // 1.5 MiB
+	if err := ca.Send(ctx, "<message type='chat' id='big' to='"+cb.JID.String()+"'><body>"+body+"</body></message>"); err != nil {
+		t.Fatal(err)
+	}
+	el, err := cb.Expect(ctx, func(el *xmltree.Element) bool { return el.Attribute("id") == "big" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := el.ChildText(nsClient, "body"); got != body {
+		t.Fatalf("relayed body has %d bytes, want %d", len(got), len(body))
+	}
+}
+
 // TestNewAccount checks that a fresh account logs in and has no contacts.
 func TestNewAccount(t *testing.T) {
 	srv := Env(t)
@@ -544,7 +566,7 @@ func TestPrivateServer(t *testing.T) {
 		mam  bool
 	}{
 		{"default", Options{}, true},
-		{"no mam, own users", Options{NoMAM: true, Users: []string{"ann", "ben"}, Strangers: []string{}}, false},
+		{"no mam, own users and domain", Options{NoMAM: true, Domain: "esn.test", Users: []string{"ann", "ben"}, Strangers: []string{}}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -559,6 +581,12 @@ func TestPrivateServer(t *testing.T) {
 			}
 			if !slices.Equal(srv.Users, want) {
 				t.Errorf("Users = %v, want %v", srv.Users, want)
+			}
+			if d := cmp.Or(tt.opts.Domain, "localhost"); srv.Domain != d {
+				t.Errorf("Domain = %q, want %q", srv.Domain, d)
+			}
+			if len(srv.Strangers) != 0 && tt.opts.Strangers != nil {
+				t.Errorf("Strangers = %v, want none", srv.Strangers)
 			}
 			c := Login(t, srv, srv.Account(want[0]), DialOptions{})
 			if items := rosterOf(t, c); items[want[1]+"@"+srv.Domain] != "both" {
