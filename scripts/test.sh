@@ -86,6 +86,11 @@ fi
 step go vet "${pkgs[@]}"
 go vet "${pkgs[@]}" || fail "go vet"
 
+# ---- tools the tests drive (go-sendxmpp as a peer without ESessions,
+# openssl for key interoperability)
+step "tools (scripts/ensure-tools.sh)"
+scripts/ensure-tools.sh go-sendxmpp openssl || fail "installing test tools"
+
 # ---- test server
 step "prosody (scripts/prosody.sh)"
 srvdir=$(mktemp -d "${TMPDIR:-/tmp}/esn-test.XXXXXX")

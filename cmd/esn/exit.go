@@ -8,6 +8,10 @@ import (
 	"os"
 
 	"github.com/esn-project/esn/internal/config"
+	"github.com/esn-project/esn/internal/runner"
+	"github.com/esn-project/esn/pkg/crypt"
+	"github.com/esn-project/esn/pkg/esn"
+	"github.com/esn-project/esn/pkg/pubkey"
 	"github.com/esn-project/esn/pkg/store"
 	"github.com/esn-project/esn/pkg/transport"
 	"github.com/esn-project/esn/pkg/xmltree"
@@ -76,10 +80,38 @@ func exitCode(err error) int {
 		stPerm  *store.PermissionError
 		parse   *config.ParseError
 		netErr  net.Error
+		negErr  *esn.NegotiationError
+		termErr *esn.TerminatedError
+		offline *runner.PeerOfflineError
+		keyPerm *pubkey.PermissionError
 	)
 	switch {
 	case errors.As(err, &coded):
 		return coded.code
+	case errors.Is(err, esn.ErrUntrustedKey), errors.As(err, new(*pubkey.UntrustedKeyError)),
+		errors.As(err, &keyPerm), errors.Is(err, pubkey.ErrWrongPassphrase), errors.Is(err, pubkey.ErrNeedPassphrase):
+		// An unknown, changed or revoked peer key (keys_ring.go; the
+		// message names the key and the esn keys trust command), or a
+		// private key others can read or that does not open.
+		return exitNoPerm
+	case errors.Is(err, esn.ErrNoIdentity):
+		return exitUsage
+	case errors.Is(err, pubkey.ErrMalformed), errors.Is(err, pubkey.ErrPrintMismatch), errors.Is(err, pubkey.ErrNoPEM),
+		errors.Is(err, pubkey.ErrWeakKey), errors.Is(err, pubkey.ErrNotRSA):
+		return exitDataErr
+	case errors.Is(err, esn.ErrTimeout):
+		// A peer that did not answer a negotiation step or acknowledge
+		// the end of a session in time.
+		return exitTempFail
+	case errors.Is(err, esn.ErrAuthentication), errors.Is(err, crypt.ErrMAC), errors.Is(err, crypt.ErrProtocol),
+		errors.Is(err, crypt.ErrMalformed), errors.Is(err, esn.ErrMalformedForm):
+		// A MAC, hash commitment or identity that does not verify, a
+		// replayed stanza, a malformed or protocol-violating stanza.
+		return exitDataErr
+	case errors.As(err, &negErr), errors.As(err, &termErr), errors.Is(err, esn.ErrDeclined),
+		errors.As(err, &offline), errors.Is(err, runner.ErrConnectionLost), errors.Is(err, runner.ErrNotAcknowledged):
+		// The peer refused, declined, broke off or went offline.
+		return exitUnavailable
 	case errors.As(err, &usage), errors.Is(err, transport.ErrPlaintextRefused):
 		return exitUsage
 	case errors.As(err, &auth), errors.As(err, &cfgPerm), errors.As(err, &stPerm):

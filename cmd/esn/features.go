@@ -7,9 +7,12 @@ import "github.com/esn-project/esn/pkg/transport"
 // pkg/transport always adds). It must name exactly what esn implements:
 // add a namespace here in the same change that implements it.
 //
-// At this stage esn implements nothing but disco#info.
+// esn implements encrypted sessions (XEP-0116 and its XEP-0217 profile,
+// with XEP-0200 inside) over stanza session negotiation (XEP-0155), whose
+// forms travel in XEP-0020 feature negotiation wrappers: the features of
+// esn.Features.
 func advertisedFeatures() []string {
-	return []string{}
+	return []string{nsXEP0116, nsSSN, nsFeatureNeg}
 }
 
 // discoIdentity is the XEP-0030 identity esn answers with.
@@ -28,6 +31,9 @@ const (
 	nsXEP0187   = "http://www.xmpp.org/extensions/xep-0187.html#ns"
 	nsArchive   = "urn:xmpp:archive"
 	nsPubkey    = "urn:xmpp:pubkey:2"
+	// nsFeatureNeg is XEP-0020 feature negotiation, which carries the
+	// XEP-0155 forms.
+	nsFeatureNeg = "http://jabber.org/protocol/feature-neg"
 )
 
 // esessionFeature describes how probe decides whether a peer supports

@@ -3,16 +3,26 @@ package main
 import (
 	"slices"
 	"testing"
+
+	"github.com/esn-project/esn/pkg/esn"
 )
 
 // The advertised list is pinned: a change here must come with the code
 // that implements the new feature (and its tests).
 func TestAdvertisedFeatures(t *testing.T) {
-	want := []string{} // this stage: disco#info only, which pkg/transport adds itself
+	// Encrypted sessions (issue 4); pkg/transport adds disco#info itself.
+	want := []string{
+		"http://www.xmpp.org/extensions/xep-0116.html#ns",
+		"urn:xmpp:ssn",
+		"http://jabber.org/protocol/feature-neg",
+	}
 	if got := advertisedFeatures(); !slices.Equal(got, want) {
 		t.Errorf("advertisedFeatures() = %v, want %v", got, want)
 	}
-	if got := wantFeatures(); !slices.Equal(got, []string{nsDiscoInfo}) {
+	if !slices.Equal(advertisedFeatures(), esn.Features[:]) {
+		t.Errorf("advertisedFeatures() = %v, but pkg/esn says %v", advertisedFeatures(), esn.Features)
+	}
+	if got, w := wantFeatures(), append(slices.Clone(want), nsDiscoInfo); !slices.Equal(got, slices.Sorted(slices.Values(w))) {
 		t.Errorf("esn answers disco#info with %v", got)
 	}
 }

@@ -145,9 +145,11 @@ func TestIntegrationLoginModesAndProbe(t *testing.T) {
 			if len(p.Identities) != 1 || p.Identities[0] != (identityJSON{Category: "client", Type: "bot", Name: "esn"}) {
 				t.Errorf("identities = %+v", p.Identities)
 			}
+			// esn advertises exactly advertisedFeatures (issue 4: XEP-0116, SSN).
+			want := esessionSupport(advertisedFeatures())
 			for k, v := range p.ESession {
-				if v {
-					t.Errorf("esession[%s] = true; esn implements none yet", k)
+				if v != want[k] {
+					t.Errorf("esession[%s] = %v, want %v", k, v, want[k])
 				}
 			}
 			if len(p.ESession) != len(esessionFeatures()) {

@@ -94,6 +94,13 @@ people go to stderr.
 		newCompletionCmd(a),
 		newConfigCmd(a),
 		newProbeCmd(a),
+		newNegotiateCmd(a),
+		newSendCmd(a),
+		newReceiveCmd(a),
+		newSessionsCmd(a),
+		newSASCmd(a),
+		newDecodeCmd(a),
+		newKeysCmd(a),
 	)
 	// Every subcommand reports bad arguments as usage errors.
 	for _, c := range root.Commands() {

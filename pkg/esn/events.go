@@ -1,6 +1,7 @@
 package esn
 
 import (
+	"crypto/rsa"
 	"strconv"
 
 	"github.com/esn-project/esn/pkg/crypt"
@@ -62,6 +63,11 @@ type NegotiatedEvent struct {
 	// shared (and so mixed into the keys).
 	RetainedSecret bool
 	Verified       bool
+	// PeerKey is the peer's RSA key when it identified with one (its
+	// signature verified and the KeyRing trusted it); nil for SAS.
+	PeerKey *rsa.PublicKey
+	// ThreeMessage says the 3-message (SIGMA-I) variant was used (no SAS).
+	ThreeMessage bool
 }
 
 // MessageEvent is a decrypted stanza. Stanza is the received stanza with

@@ -28,6 +28,9 @@ type Config struct {
 	// Secrets persists retained secrets; nil keeps none (every session
 	// starts a new, unverified chain and nothing is stored).
 	Secrets RetainedSecrets
+	// Keys gives our identity key and the trust decisions for public-key
+	// authentication (Preferences.Auth); nil means SAS only.
+	Keys KeyRing
 	// Suite is the interpretation profile (crypt.XEPSuite() when nil); the
 	// negotiated algorithms are set on a copy.
 	Suite *crypt.Suite
@@ -187,7 +190,11 @@ func (m *Manager) Initiate(peer string, opts InitiateOptions) (string, Output, e
 		p := opts.Preferences.withDefaults()
 		s.prefsOverride = &p
 	}
-	out, err := s.start(s.prefs())
+	prefs, err := s.setupInitiator(s.prefs())
+	if err != nil {
+		return "", Output{}, err
+	}
+	out, err := s.start(prefs)
 	if err != nil {
 		return "", out, err
 	}

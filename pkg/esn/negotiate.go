@@ -44,6 +44,9 @@ func (s *Session) start(prefs Preferences) (Output, error) {
 		return out, err
 	}
 	n.offer = buildRequest(prefs, n.na, he)
+	if s.pk != nil {
+		s.pk.applyKeyOffer(n.offer, n.keys)
+	}
 	n.formA = s.suite.NormalizeContent(n.offer.Element())
 	m := s.message("normal")
 	m.AddChild(featureWrap(n.offer))
@@ -58,6 +61,7 @@ func (s *Session) start(prefs Preferences) (Output, error) {
 func (s *Session) onRequest(in *inbound) (Output, error) {
 	var out Output
 	prefs := s.prefs()
+	prefs.keys = s.setupResponder(prefs, in.form)
 	r, nerr := selectRequest(prefs, in.form)
 	if nerr != nil {
 		s.fail(&out, nerr, nerr, in.wrapper)
@@ -101,6 +105,12 @@ func (s *Session) onRequest(in *inbound) (Output, error) {
 	f.Add(Field{Var: "nonce", Values: []string{crypt.EncodeBase64(n.na)}})
 	f.Add(Field{Var: "counter", Values: []string{crypt.EncodeBase64(n.ca.Bytes())}})
 	n.formB = s.suite.NormalizeContent(f.Element())
+	if r.three {
+		if nerr := s.signResponse3(f, r.e); nerr != nil {
+			s.fail(&out, nerr, nerr, in.wrapper)
+			return out, nil
+		}
+	}
 	m := s.message("normal")
 	m.AddChild(featureWrap(f))
 	out.Send = append(out.Send, m)
@@ -196,6 +206,9 @@ func (s *Session) onResponse(in *inbound, perr error) (Output, error) {
 		return bad(err, CondNotAcceptable, "dhkeys")
 	}
 	s.keylog(KeyLogNegotiation, n.k.MarshalPrivate())
+	if s.pk != nil && s.pk.three {
+		return s.completeResponse3(resp)
+	}
 	prov := s.suite.SessionKeys(n.k, crypt.Initiator) // provisory KC_A, KM_A, KS_A
 	defer prov.Erase()
 	n.formB = s.suite.NormalizeContent(resp.Element())
@@ -241,9 +254,15 @@ func (s *Session) onResponse(in *inbound, perr error) (Output, error) {
 	}
 	f.Add(Field{Var: "rshashes", Type: "hidden", Values: rv})
 	formA2 := s.suite.NormalizeContent(f.Element())
-	macA := s.suite.MacA(prov.SIGMA, n.na, n.nb, n.priv.Public(), nil, n.formA, formA2)
-	idA, mA, err := s.suite.EncryptIdentity(prov.Cipher, prov.MAC, &n.ca, macA)
+	macA := s.suite.MacA(prov.SIGMA, n.na, n.nb, n.priv.Public(), s.ownPubKey(par.InitPubKey), n.formA, formA2)
+	plainA, err := s.identityPlaintext(par.InitPubKey, macA)
 	clear(macA)
+	if err != nil {
+		s.end(&out, err, false, false)
+		return out, err
+	}
+	idA, mA, err := s.suite.EncryptIdentity(prov.Cipher, prov.MAC, &n.ca, plainA)
+	clear(plainA)
 	if err != nil {
 		s.end(&out, err, false, false)
 		return out, err
@@ -281,6 +300,9 @@ func (s *Session) onCompletion(in *inbound, perr error) (Output, error) {
 		return out, fmt.Errorf("esn: unexpected %s while awaiting the completion", in.kind)
 	}
 	f := in.form
+	if s.pk != nil && s.pk.three {
+		return s.onCompletion3(in)
+	}
 	// Every failure below answers feature-not-implemented without a field
 	// list: crypto failures must not be oracles (digest §5.12).
 	cryptoFail := func(err error) (Output, error) {
@@ -325,12 +347,12 @@ func (s *Session) onCompletion(in *inbound, perr error) (Output, error) {
 		return cryptoFail(fmt.Errorf("%w: M_A", ErrAuthentication))
 	}
 	formA2 := s.suite.NormalizeContent(f.Element(), "identity", "mac")
-	want := s.suite.MacA(prov.SIGMA, n.na, n.nb, e, nil, n.formA, formA2)
-	ok := ctEqual(macA, want)
+	err = s.verifyIdentity(s.params.InitPubKey, macA, func(pk []byte) []byte {
+		return s.suite.MacA(prov.SIGMA, n.na, n.nb, e, pk, n.formA, formA2)
+	})
 	clear(macA)
-	clear(want)
-	if !ok {
-		return cryptoFail(fmt.Errorf("%w: mac_A", ErrAuthentication))
+	if err != nil {
+		return cryptoFail(err)
 	}
 	s.sas = s.suite.SAS(mA, n.formB)
 
@@ -390,9 +412,15 @@ func (s *Session) onCompletion(in *inbound, perr error) (Output, error) {
 	m4.Add(Field{Var: "nonce", Values: []string{crypt.EncodeBase64(n.na)}})
 	m4.Add(Field{Var: "srshash", Values: []string{crypt.EncodeBase64(srshash)}})
 	formB2 := s.suite.NormalizeContent(m4.Element())
-	macB := s.suite.MacB(kb.SIGMA, n.na, n.nb, n.priv.Public(), nil, n.formB, formB2)
-	idB, mB, err := s.suite.EncryptIdentity(kb.Cipher, kb.MAC, &n.cb, macB)
+	macB := s.suite.MacB(kb.SIGMA, n.na, n.nb, n.priv.Public(), s.ownPubKey(s.params.RespPubKey), n.formB, formB2)
+	plainB, err := s.identityPlaintext(s.params.RespPubKey, macB)
 	clear(macB)
+	if err != nil {
+		s.end(&out, err, false, false)
+		return out, err
+	}
+	idB, mB, err := s.suite.EncryptIdentity(kb.Cipher, kb.MAC, &n.cb, plainB)
+	clear(plainB)
 	if err != nil {
 		s.end(&out, err, false, false)
 		return out, err
@@ -477,11 +505,12 @@ func (s *Session) onIdentity(in *inbound, perr error) (Output, error) {
 		return cryptoFail(fmt.Errorf("%w: M_B", ErrAuthentication))
 	}
 	formB2 := s.suite.NormalizeContent(f.Element(), "identity", "mac")
-	want := s.suite.MacB(kb.SIGMA, n.na, n.nb, n.peerPub, nil, n.formB, formB2)
-	ok := ctEqual(macB, want)
+	err = s.verifyIdentity(s.params.RespPubKey, macB, func(pk []byte) []byte {
+		return s.suite.MacB(kb.SIGMA, n.na, n.nb, n.peerPub, pk, n.formB, formB2)
+	})
 	clear(macB)
-	if !ok {
-		return cryptoFail(fmt.Errorf("%w: mac_B", ErrAuthentication))
+	if err != nil {
+		return cryptoFail(err)
 	}
 	s.keylog(KeyLogFinal, kf.MarshalPrivate())
 	// RS_new only after Bob's identity verified (D-13).
@@ -534,7 +563,8 @@ func (s *Session) established(out *Output) {
 	s.deadline = time.Time{}
 	out.Change = max(out.Change, Established)
 	out.add(NegotiatedEvent{Thread: s.thread, Peer: s.peer, Role: s.role, Params: s.params,
-		SAS: s.sas, RetainedSecret: s.srs, Verified: s.verified})
+		SAS: s.sas, RetainedSecret: s.srs, Verified: s.verified,
+		PeerKey: s.pk.verifiedPeerKey(), ThreeMessage: s.pk != nil && s.pk.three})
 	if s.params.Disclosure != DisclosureNever {
 		out.add(WarningEvent{Thread: s.thread, Peer: s.peer,
 			Text: fmt.Sprintf("disclosure is %q, not \"never\": the session content may be disclosed to third parties", s.params.Disclosure)})

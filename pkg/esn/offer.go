@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/big"
 	"slices"
 	"strconv"
 
@@ -116,7 +117,9 @@ type request struct {
 	he       []byte // the commitment at groupIdx
 	na       []byte // N_A
 	answer   []Field
-	boolLog  bool // the logging field used true/false (XEP-0116 example vocabulary)
+	boolLog  bool     // the logging field used true/false (XEP-0116 example vocabulary)
+	three    bool     // SIGMA-I: the request carries dhkeys (sigmai.go)
+	e        *big.Int // SIGMA-I: the initiator's e for the chosen group
 }
 
 // knownRequestFields are answered or consumed by selectRequest; any other
@@ -136,12 +139,15 @@ func selectRequest(p Preferences, f *Form) (*request, *NegotiationError) {
 	r := &request{params: Params{Profile: p.Profile, Compress: CompressNone, SAS: SASAlg,
 		InitPubKey: PubKeyNone, RespPubKey: PubKeyNone, Security: SecurityE2E, MacKeyBits128: p.MacKeyBits128}}
 
-	// 3-message (SIGMA-I) needs public keys, which come with XEP-0189.
-	if f.Field("dhkeys") != nil {
+	// 3-message (SIGMA-I) needs public keys: p.keys (pubkey.go).
+	if r.three = f.Field("dhkeys") != nil; r.three {
 		if f.Field("dhhashes") != nil {
 			return nil, negFail(step, CondNotAcceptable, errors.New("both dhkeys and dhhashes"), "dhkeys", "dhhashes")
 		}
-		return nil, negFail(step, CondFeatureNotImplemented, errors.New("3-message negotiation is not implemented"), "dhkeys")
+		if p.keys == nil || !p.keys.three {
+			return nil, negFail(step, CondFeatureNotImplemented, errors.New("3-message negotiation needs public keys"), "dhkeys")
+		}
+		r.params.SAS = ""
 	}
 	var unknown []string
 	for _, fl := range f.Fields {
@@ -218,6 +224,8 @@ func selectRequest(p Preferences, f *Form) (*request, *NegotiationError) {
 	}
 	dh := f.Field("dhhashes")
 	switch {
+	case r.three:
+		r.e = parseDHKeys(f.Field("dhkeys"), len(groups), r.groupIdx, r.params.Group, fail)
 	case dh == nil || len(dh.Values) != len(groups) || len(groups) == 0:
 		fail("dhhashes")
 	case r.groupIdx >= 0:
@@ -247,10 +255,18 @@ func selectRequest(p Preferences, f *Form) (*request, *NegotiationError) {
 	sel("crypt_algs", p.Ciphers, &r.params.Cipher)
 	sel("hash_algs", p.Hashes, &r.params.Hash)
 	sel("compress", []string{CompressNone}, &r.params.Compress)
-	sel("init_pubkey", []string{PubKeyNone}, &r.params.InitPubKey)
-	sel("resp_pubkey", []string{PubKeyNone}, &r.params.RespPubKey)
+	if p.keys != nil {
+		p.keys.selectKeys(f, r, fail)
+	} else {
+		sel("init_pubkey", []string{PubKeyNone}, &r.params.InitPubKey)
+		sel("resp_pubkey", []string{PubKeyNone}, &r.params.RespPubKey)
+	}
 	sel("ver", p.Versions, &r.params.Version)
-	sel("sas_algs", []string{SASAlg}, &r.params.SAS)
+	if !r.three {
+		sel("sas_algs", []string{SASAlg}, &r.params.SAS)
+	} else if f.Field("sas_algs") != nil {
+		fail("sas_algs") // XEP-0116 §4.3: no SAS in 3-message
+	}
 	if r.params.Cipher != "" && r.params.Hash != "" {
 		if cipherKeyLen(r.params.Cipher) > hashOutLen(r.params.Hash) {
 			fail("hash_algs") // KDF-03: the hash output must cover the key
@@ -327,7 +343,12 @@ func selectRequest(p Preferences, f *Form) (*request, *NegotiationError) {
 			v = nil // filled by the caller
 		case "sas_algs":
 			v = []string{r.params.SAS}
-		case "dhhashes":
+		case "sign_algs":
+			if r.params.SignAlg == "" {
+				continue
+			}
+			v = []string{r.params.SignAlg}
+		case "dhhashes", "dhkeys":
 			r.answer = append(r.answer, Field{Var: "dhkeys"}) // filled by the caller
 			continue
 		case "multisession":
@@ -400,7 +421,12 @@ func checkResponse(p Preferences, offer, resp *Form) (Params, *NegotiationError)
 	par.InitPubKey, _ = one("init_pubkey")
 	par.RespPubKey, _ = one("resp_pubkey")
 	par.Version, _ = one("ver")
-	par.SAS, _ = one("sas_algs")
+	if offer.Field("sas_algs") != nil {
+		par.SAS, _ = one("sas_algs")
+	}
+	if resp.Field("sign_algs") != nil || isKeyed(par.InitPubKey) || isKeyed(par.RespPubKey) {
+		par.SignAlg, _ = one("sign_algs")
+	}
 	if fl := resp.Field("stanzas"); fl == nil || len(fl.Values) == 0 {
 		bad = append(bad, "stanzas")
 	} else {

@@ -117,7 +117,12 @@ type Preferences struct {
 	// OSS is the optional other shared secret appended to K (D-11). Both
 	// sides must configure the same value.
 	OSS []byte
+	// Auth is the public-key authentication policy (see [Auth]); it
+	// needs Config.Keys. The zero value is AuthSAS.
+	Auth Auth
 
+	// keys is the responder's key policy for one request (pubkey.go).
+	keys *keySelection
 	// security overrides the offered security options (tests use it to
 	// reproduce the digest's vector V4, which offers e2e and c2s).
 	security []string
@@ -197,6 +202,9 @@ type Params struct {
 	SAS        string
 	InitPubKey string
 	RespPubKey string
+	// SignAlg is the chosen sign_algs value, "" when neither side
+	// identifies with a public key.
+	SignAlg    string
 	Logging    Logging
 	Disclosure string
 	Security   string

@@ -122,6 +122,7 @@ type Session struct {
 	stream *crypt.Stream
 
 	prefsOverride *Preferences // per-session preferences (Initiate options)
+	pk            *keyState    // public-key authentication; nil for SAS only
 
 	sas      string
 	verified bool
