@@ -12,7 +12,7 @@
 #      on the next session without a new comparison
 #   4. esn keys: publish a public key, fetch and trust it, and a session
 #      authenticated by keys (3-message SIGMA-I)
-#   5. esn decode: the captured negotiation re-checked step by step
+#   5. esn decode: the negotiation captured in step 2 re-checked step by step
 # Everything (server, state, logs) lives in a temporary directory that is
 # removed at the end.
 set -euo pipefail
@@ -78,7 +78,9 @@ as alice esn probe "$bob/demo"
 
 say "2. alice sends two lines, encrypted; bob prints what he decrypted"
 show "printf 'hello bob\nthe build is green\n' | esn send --lines $bob"
-printf 'hello bob\nthe build is green\n' | as alice esn send --lines --auth sas --json "$bob" | tee "$work/alice.out"
+printf 'hello bob\nthe build is green\n' |
+	as alice esn --trace --keylog "$work/keys.log" send --lines --auth sas --json "$bob" 2>"$work/trace.log" |
+	tee "$work/alice.out"
 stop_receiver
 show "bob's esn receive --json output"
 cat "$work/bob.out"
@@ -109,15 +111,17 @@ as bob esn keys fetch "$alice"
 as bob esn keys trust "$alice" "$fp_alice"
 as alice esn keys trust "$bob" "$fp_bob"
 start_receiver --count 1 --auth key
-show "esn --trace --keylog keys.log send --auth key $bob ...   (3 messages: SIGMA-I)"
-as alice esn --trace --keylog "$work/keys.log" send --auth key --json "$bob" 'signed and sealed' \
-	>"$work/alice3.out" 2>"$work/trace.log"
+show "esn send --auth key $bob 'signed and sealed'   (3 messages: SIGMA-I)"
+as alice esn send --auth key --json "$bob" 'signed and sealed' >"$work/alice3.out"
 stop_receiver
 cat "$work/alice3.out"
 grep '"event":"message"' "$work/bob.out"
 
-say "5. esn decode: the captured session re-checked with the key log"
+say "5. esn decode: the session of step 2, captured with --trace, re-checked with the key log"
 show "esn decode --keylog keys.log trace.log"
-esn decode --keylog "$work/keys.log" "$work/trace.log" | head -60
+esn decode --keylog "$work/keys.log" "$work/trace.log" >"$work/decode.out"
+head -n 80 "$work/decode.out"
+lines=$(wc -l <"$work/decode.out")
+((lines <= 80)) || echo "... ($lines lines in all)"
 
 say "done: everything ran on a private server in $work, now removed"
