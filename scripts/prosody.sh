@@ -332,6 +332,9 @@ write_config() {
 	local u mods tmp=$cfg.tmp
 	mods='"roster"; "saslauth"; "tls"; "disco"; "pep"; "offline"; "carbons"; "ping"; "private"; "groups";'
 	((mam)) && mods+=' "mam"; "esn_archive_all";'
+	# XEP-0136 message archiving (urn:xmpp:archive), which no packaged
+	# server has: esn's own module in scripts/prosody/plugins.
+	mods+=' "esn_archive136";'
 	{
 		printf -- '-- Written by esn scripts/prosody.sh; rewritten at every start.\n'
 		printf -- '-- A throwaway test server on loopback: never use this config elsewhere.\n\n'

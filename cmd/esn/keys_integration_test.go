@@ -109,12 +109,13 @@ func TestIntegrationKeys(t *testing.T) {
 
 	// Before bob trusts alice's key, a key-authenticated session fails
 	// with exit 77, the fingerprint and the exact trust command.
-	r := runESN(t, benv, "send", "--auth", "key", aliceFull, "too early")
-	if r.code != exitNoPerm {
-		t.Fatalf("send to an untrusted key exited %d, want %d", r.code, exitNoPerm)
+	// (The sends run as separate processes, as people run them.)
+	early := startESN(t, "bob-early", benv, nil, "send", "--auth", "key", aliceFull, "too early")
+	if code := early.wait(60 * time.Second); code != exitNoPerm {
+		t.Fatalf("send to an untrusted key exited %d, want %d", code, exitNoPerm)
 	}
-	if !strings.Contains(r.stderr, "esn keys trust "+aliceJID+" "+afp) || !strings.Contains(r.stderr, fp.String()) {
-		t.Fatalf("no fingerprint and trust command in:\n%s", r.stderr)
+	if e := early.errText(); !strings.Contains(e, "esn keys trust "+aliceJID+" "+afp) || !strings.Contains(e, fp.String()) {
+		t.Fatalf("no fingerprint and trust command in:\n%s", e)
 	}
 
 	// After esn keys trust: 3 messages (SIGMA-I) in the trace, the
@@ -122,10 +123,11 @@ func TestIntegrationKeys(t *testing.T) {
 	if r := runESN(t, benv, "keys", "trust", aliceJID, afp); r.code != 0 {
 		t.Fatalf("bob's trust exited %d", r.code)
 	}
-	r = runESN(t, benv, "--json", "--trace", "send", "--auth", "key", aliceFull, "hello with keys")
-	if r.code != 0 {
-		t.Fatalf("keyed send exited %d", r.code)
+	send := startESN(t, "bob", benv, nil, "--json", "--trace", "send", "--auth", "key", aliceFull, "hello with keys")
+	if code := send.wait(60 * time.Second); code != 0 {
+		t.Fatalf("keyed send exited %d", code)
 	}
+	r := result{stdout: send.stdout(), stderr: send.errText()}
 	neg := 0
 	for _, l := range strings.Split(r.stderr, "\n") {
 		if (strings.Contains(l, "SEND:") || strings.Contains(l, "RECV:")) && strings.Contains(l, "feature-neg") && strings.Contains(l, "jabber:x:data") {

@@ -13,6 +13,7 @@ func newNegotiateCmd(a *app) *cobra.Command {
 	var (
 		sf   sessionFlags
 		keep bool
+		oss  ossFlag
 	)
 	c := &cobra.Command{
 		Use:   "negotiate JID",
@@ -46,6 +47,9 @@ group 5 (1536 bits) is offered only when listed. The responder chooses.`,
 			if err != nil {
 				return err
 			}
+			if err := oss.apply(a, &prefs); err != nil {
+				return err
+			}
 			if err := a.load(); err != nil {
 				return err
 			}
@@ -53,6 +57,7 @@ group 5 (1536 bits) is offered only when listed. The responder chooses.`,
 		},
 	}
 	sf.register(c, "xep0217")
+	oss.register(c)
 	c.Flags().BoolVar(&keep, "keep", false, "keep the session and send each stdin line as a message until EOF")
 	return c
 }

@@ -28,6 +28,7 @@ func newReceiveCmd(a *app) *cobra.Command {
 		from     []string
 		count    int
 		duration time.Duration
+		oss      ossFlag
 	)
 	c := &cobra.Command{
 		Use:   "receive",
@@ -47,15 +48,21 @@ be accepted. Negotiations, declines, warnings and terminations are also
 reported (one object each).
 
 esn receive stops after --count messages, after --timeout, or on SIGINT/SIGTERM,
-and then terminates every open session cleanly. Messages that are not
+and then terminates every open session cleanly. Here --timeout (before or
+after "receive") is the receive duration; connecting and each reply are
+bounded by the config file's timeout (default 30s). Messages that are not
 encrypted are never printed as messages; a warning says they were ignored.`,
 		Example: `  esn receive
   esn receive --json --from alice@example.org --count 1
   esn receive --timeout 10m --modp 5,14,15 --profile xep0116`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			a.flags.changed = shadowed(a.flags.changed, "timeout")
 			prefs, err := sf.preferences()
 			if err != nil {
+				return err
+			}
+			if err := oss.apply(a, &prefs); err != nil {
 				return err
 			}
 			var allow []string
@@ -76,13 +83,17 @@ encrypted are never printed as messages; a warning says they were ignored.`,
 		},
 	}
 	sf.register(c, "xep0116")
+	oss.register(c)
 	c.Flags().Lookup("modp").Usage = "MODP `GROUPS` accepted, in order of preference (the responder chooses)"
 	c.Flags().Lookup("profile").Usage = "`PROFILE` of the parameters answered: xep0116 (accepts XEP-0217 requests too) or xep0217"
 	c.Flags().StringArrayVar(&from, "from", nil, "accept sessions from `JID` only (repeatable; default: roster contacts)")
 	c.Flags().IntVar(&count, "count", 0, "exit after `N` messages (0: no limit)")
-	// This --timeout shadows the global one: for receive it is how long to
-	// receive (the issue's interface); the server and reply timeout then
-	// comes from the config file or its default.
+	// This --timeout shadows the global one, wherever it stands on the
+	// command line (cobra parses `esn --timeout D receive` with receive's
+	// flags too): for receive it is how long to receive (the issue's
+	// interface). The server and reply timeout then comes from the config
+	// file or its default; shadowed keeps the settings from mistaking this
+	// flag for the global one.
 	c.Flags().DurationVar(&duration, "timeout", 0, "stop receiving after `DURATION` (0: no limit); with --count, fewer messages by then exits 75")
 	return c
 }
@@ -236,5 +247,14 @@ func (rc *receiver) event(ev esn.Event) {
 	}
 	if reached {
 		rc.doneOnce.Do(func() { close(rc.done) })
+	}
+}
+
+// shadowed wraps the settings' "was this global flag given" test for a
+// command whose local flag name shadows a global flag: the global flag can
+// then never be given, and a set local flag must not count as it.
+func shadowed(changed func(string) bool, name string) func(string) bool {
+	return func(n string) bool {
+		return n != name && changed != nil && changed(n)
 	}
 }

@@ -18,6 +18,7 @@ func newSendCmd(a *app) *cobra.Command {
 	var (
 		sf    sessionFlags
 		lines bool
+		oss   ossFlag
 	)
 	c := &cobra.Command{
 		Use:   "send JID [MESSAGE...]",
@@ -51,6 +52,9 @@ encrypted sessions.`,
 			if err != nil {
 				return err
 			}
+			if err := oss.apply(a, &prefs); err != nil {
+				return err
+			}
 			if lines && len(args) > 1 {
 				return usagef("--lines reads the messages from stdin; do not also give MESSAGE arguments")
 			}
@@ -67,6 +71,7 @@ encrypted sessions.`,
 		},
 	}
 	sf.register(c, "xep0217")
+	oss.register(c)
 	c.Flags().BoolVar(&lines, "lines", false, "send each line of stdin as its own message as it arrives")
 	return c
 }

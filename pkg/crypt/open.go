@@ -80,6 +80,9 @@ func (s *Stream) Open(c *xmltree.Element) (Opened, error) {
 		}
 		res.Acknowledged = k
 	}
+	if s.observer != nil {
+		k = 0 // an observer's caller sets the keys (observer.go)
+	}
 	s.expireSets()
 	if k >= len(s.recv) {
 		return Opened{}, protocolErr("<new/> selects a key set that does not exist")
@@ -252,6 +255,9 @@ func (s *Stream) releaseRetired(seq uint64) {
 // initiator keys; the send keys become the acceptor keys if only one set is
 // stored.
 func (s *Stream) acceptRekey(keyB64 string) error {
+	if s.observer != nil {
+		return s.observer.sawKey(keyB64)
+	}
 	pub, err := s.group.ParsePublic("key", keyB64)
 	if err != nil {
 		return err
@@ -265,6 +271,7 @@ func (s *Stream) acceptRekey(keyB64 string) error {
 		return err
 	}
 	defer z.Erase()
+	s.rekeyHook.report(false, z)
 	for _, set := range s.recv {
 		if set.expired {
 			continue

@@ -85,6 +85,11 @@ type StreamConfig struct {
 	// exponents (nil = crypto/rand).
 	Now  func() time.Time
 	Rand io.Reader
+
+	// OnRekey, when set, receives each re-key secret the stream computes
+	// (see [RekeyEvent]), synchronously inside Rekey, Seal or Open. It is
+	// meant for debugging key logs only.
+	OnRekey func(RekeyEvent)
 }
 
 // dirKeys is one keyed direction: a cipher and a MAC, with their derived
@@ -178,6 +183,9 @@ type Stream struct {
 
 	closed bool
 
+	rekeyHook rekeyHook // rekeyhook.go
+	observer  *Observer // observer.go: Open never re-keys by itself
+
 	// Scratch buffers reused across calls (never shared outside).
 	plain   []byte
 	scratch []byte
@@ -206,6 +214,7 @@ func NewStream(cfg StreamConfig) (*Stream, error) {
 		maxOutstanding: cfg.MaxOutstandingRekeys,
 		publishOld:     cfg.PublishOldMACKeys,
 		grace:          cfg.RekeyGrace,
+		rekeyHook:      rekeyHook{fn: cfg.OnRekey},
 	}
 	if s.rand == nil {
 		s.rand = rand.Reader
@@ -326,6 +335,7 @@ func (s *Stream) rekeyWith(priv *PrivateKey) error {
 		return err
 	}
 	defer z.Erase()
+	s.rekeyHook.report(true, z)
 	kcI, kmI := s.suite.RekeyKeys(z, RekeyInitiator)
 	kcR, kmR := s.suite.RekeyKeys(z, RekeyAcceptor)
 	send, err := s.newDirKeys(kcI, kmI)

@@ -52,6 +52,19 @@
 // written before the protocol step that depends on them: the responder
 // before M4 is sent, the initiator after M4 verified (D-13).
 //
+// # Public keys
+//
+// With a [KeyRing] in Config.Keys and Preferences.Auth set to [AuthKey] or
+// [AuthAuto], sessions are authenticated with RSA keys (XEP-0116 §4.2
+// sign_algs rsa-sha256, init_pubkey and resp_pubkey key or hash; identity
+// proofs of §5.5.2 signed over mac_X): the 3-message SIGMA-I negotiation
+// when the initiator already trusts the responder's key (dhkeys in the
+// request, no SAS), the 4-message one with signed identities otherwise.
+// The KeyRing supplies our signing key and decides on the peer's
+// ([ErrUntrustedKey]); [NegotiatedEvent.PeerKey] reports the verified key.
+// A feature-not-implemented answer to a 3-message request is never
+// followed by an automatic 4-message retry (digest §8.5).
+//
 // # Simultaneous initiation
 //
 // When a request arrives from a peer to whom our own request is still

@@ -585,6 +585,7 @@ func (s *Session) establish(send, recv crypt.DirectionKeys, sendCtr, recvCtr cry
 		RekeyFreq: s.params.RekeyFreq,
 		Now:       s.cfg.now,
 		Rand:      s.cfg.cfg.Rand,
+		OnRekey:   s.rekeyHook(), // keylog.go
 	}
 	if s.params.RekeyFreq != crypt.NoRekey {
 		cfg.Group, cfg.Own, cfg.PeerPublic = g, n.priv, n.peerPub

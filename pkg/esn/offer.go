@@ -358,6 +358,7 @@ func selectRequest(p Preferences, f *Form) (*request, *NegotiationError) {
 		}
 		r.answer = append(r.answer, Field{Var: fl.Var, Values: v})
 	}
+	r.params.Profile = negotiatedProfile(f, r.params) // profile.go
 	return r, nil
 }
 
@@ -453,6 +454,7 @@ func checkResponse(p Preferences, offer, resp *Form) (Params, *NegotiationError)
 		slices.Sort(bad)
 		return par, negFail(step, CondNotAcceptable, errors.New("peer chose options we did not offer"), slices.Compact(bad)...)
 	}
+	par.Profile = negotiatedProfile(offer, par) // profile.go
 	return par, nil
 }
 

@@ -15,8 +15,9 @@ const (
 	// re-keying (rekey_freq 4294967295); only modp, stanzas and ver are
 	// negotiable, and the logging field is named "otr".
 	ProfileXEP0217 Profile = iota
-	// ProfileXEP0116 is full [XEP-0116] negotiation (4-message, without
-	// public keys for now): modp, crypt_algs, hash_algs, stanzas, ver and
+	// ProfileXEP0116 is full [XEP-0116] negotiation (4-message, and with a
+	// KeyRing and Preferences.Auth also public keys and the 3-message
+	// variant, pubkey.go): modp, crypt_algs, hash_algs, stanzas, ver and
 	// rekey_freq are negotiable, and the logging field is "logging".
 	ProfileXEP0116
 )

@@ -537,3 +537,29 @@ func TestParseIdentity(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseIdentity feeds arbitrary decrypted identity plaintexts to the
+// fragment and KeyValue parsers: no panics, and whatever parses as a key
+// is within the bounds.
+func FuzzParseIdentity(f *testing.F) {
+	ka, _, _ := testKeys(f)
+	f.Add(append(KeyValue(&ka.PublicKey), "<SignatureValue>AAAA</SignatureValue>"...))
+	f.Add([]byte("<fingerprint>AAAA</fingerprint><SignatureValue>AAAA</SignatureValue>"))
+	f.Add([]byte("<KeyValue><DSAKeyValue/></KeyValue><SignatureValue/>"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		id, sig, err := parseIdentity(data)
+		if err != nil {
+			return
+		}
+		if sig.Name.Local != "SignatureValue" {
+			t.Fatalf("second element %q", sig.Name.Local)
+		}
+		if id.Name.Local == "KeyValue" {
+			if pub, err := parseKeyValue(id); err == nil {
+				if bl := pub.N.BitLen(); bl < minPeerKeyBits || bl > maxPeerKeyBits || pub.E < 3 {
+					t.Fatalf("accepted a %d-bit key, e=%d", bl, pub.E)
+				}
+			}
+		}
+	})
+}

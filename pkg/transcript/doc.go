@@ -24,8 +24,12 @@
 // and "RECV: <xml>" lines, other lines ignored) or from any file of XML
 // stanzas in order.
 //
-// Re-key secrets (XEP-0200 §9) are not in the key log: stanzas after a
-// re-key are reported as undecryptable, not as failures.
+// Across XEP-0200 §9 re-keys it follows each sender's keys with the logged
+// re-key secrets (ESN_REKEY_I_n, ESN_REKEY_R_n): after a stanza carrying
+// <key/> the sender's initiator keys, after a <new/> its acceptor keys (or
+// its unchanged keys when its own re-key was outstanding), and flags a
+// logged secret whose keys do not verify. Without the secret the rest of
+// that direction is reported as not checked, not as a failure.
 //
 // # References
 //

@@ -17,7 +17,7 @@ import (
 const (
 	maxKeyLogSize   = 16 << 20
 	maxKeyLogThread = 2048
-	maxKeyLogSecret = 256
+	maxKeyLogSecret = 2 * 1024 // hex of a re-key secret I2B(K) of MODP group 18
 )
 
 // ErrKeyLog is wrapped by every key log syntax error.

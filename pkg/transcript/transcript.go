@@ -148,9 +148,8 @@ type session struct {
 	mA     []byte
 	sasVal string
 
-	streams [2]*crypt.Stream // [0] initiator -> responder, [1] back
-	rekeyed [2]bool
-	ended   bool
+	dirs  [2]*direction // [0] initiator -> responder, [1] back (rekey.go)
+	ended bool
 }
 
 // Add consumes the next stanza of the capture and describes it. dir is
@@ -231,7 +230,7 @@ func (t *Transcript) describe(step *Step, st *xmltree.Element) {
 	if wrapper == nil {
 		if c == nil {
 			step.Kind = "other"
-			if s != nil && s.streams[0] != nil && st.Child("", "body") != nil {
+			if s != nil && s.dirs[0] != nil && st.Child("", "body") != nil {
 				step.add("body", "", Failed, "clear text inside an encrypted session")
 			}
 			return
@@ -559,7 +558,7 @@ func (t *Transcript) identity(step *Step, s *session, f *esn.Form) {
 		step.add("thread", "", Info, "the completion of this thread is not in the capture")
 		return
 	}
-	if s.streams[1] != nil {
+	if s.dirs[1] != nil {
 		step.add("identity", "", Failed, "a second identity message for this thread (replay?)")
 		return
 	}
@@ -597,24 +596,12 @@ func (t *Transcript) identity(step *Step, s *session, f *esn.Form) {
 		if s.suite.Cipher.Name() == crypt.CipherNone {
 			ca = s.ca.Add(1)
 		}
-		s.streams[0] = openStream(s.suite, ka, ca)
-		s.streams[1] = openStream(s.suite, kbk, cb)
+		s.dirs[0] = s.newDirection(ka, ca)
+		s.dirs[1] = s.newDirection(kbk, cb)
 		step.add("C_A, C_B after the identities", ca.String()+" "+cb.String(), Info, "the first stanza counters")
 		return
 	}
 	step.add("M_B = HMAC(KM_B, C_B | ID_B)", b64(mB), Failed, "does not verify with the logged K_final")
-}
-
-// openStream returns a stream that opens what keys' owner sends.
-func openStream(suite crypt.Suite, keys crypt.DirectionKeys, ctr crypt.Counter) *crypt.Stream {
-	st, err := crypt.NewStream(crypt.StreamConfig{Suite: suite,
-		SendCipher: keys.Cipher, SendMAC: keys.MAC, SendCounter: ctr,
-		RecvCipher: keys.Cipher, RecvMAC: keys.MAC, RecvCounter: ctr,
-		RekeyFreq: crypt.NoRekey})
-	if err != nil {
-		return nil
-	}
-	return st
 }
 
 func (t *Transcript) encrypted(step *Step, s *session, st *xmltree.Element, c *xmltree.Element) {
@@ -624,37 +611,10 @@ func (t *Transcript) encrypted(step *Step, s *session, st *xmltree.Element, c *x
 		dir = 1
 	}
 	who := [2]string{"initiator -> responder", "responder -> initiator"}[dir]
-	if s.streams[dir] == nil {
-		note := "needs ESN_KFINAL for this thread in the key log"
-		if len(t.keys.Secrets(step.Thread, esn.KeyLogFinal)) > 0 {
-			note = "no logged K_final verified, so the keys are unknown"
-		}
-		step.add("<c/>", who, NeedsKey, note)
+	op, ok := t.open(step, s, dir, who, c)
+	if !ok {
 		return
 	}
-	if s.rekeyed[dir] {
-		step.add("<c/>", who, NeedsKey, "after a re-key: re-key secrets are not in the key log")
-		return
-	}
-	if c.Child(esn.NSC, "key") != nil {
-		s.rekeyed[dir] = true
-		step.add("<key/>", who, NeedsKey, "a XEP-0200 re-key: this and later stanzas need re-key secrets, which are not logged")
-		return
-	}
-	op, err := s.streams[dir].Open(c)
-	if err != nil {
-		note := "XEP-0200 MAC does not verify"
-		switch {
-		case errors.Is(err, crypt.ErrReplay):
-			note = "replayed stanza"
-		case errors.Is(err, crypt.ErrMAC):
-		default:
-			note = err.Error()
-		}
-		step.add("mac", who, Failed, note)
-		return
-	}
-	step.add("mac", who, OK, "XEP-0200 MAC verified, decrypted")
 	var parts []string
 	for _, ch := range op.Children {
 		parts = append(parts, ch.String())

@@ -239,6 +239,10 @@ func TestDecodeFlagsFirstFailure(t *testing.T) {
 		l := append([]string(nil), lines...)
 		l[i] = regexp.MustCompile(re).ReplaceAllString(l[i], repl)
 		if l[i] == lines[i] {
+			// The random value already had that character: use another.
+			l[i] = regexp.MustCompile(re).ReplaceAllString(l[i], repl[:len(repl)-1]+"B")
+		}
+		if l[i] == lines[i] {
 			t.Fatalf("tamper %q did not change line %d", re, i)
 		}
 		return strings.Join(l, "\n")
@@ -329,7 +333,8 @@ func TestParseKeyLog(t *testing.T) {
 		{"two fields", "ESN_K 6162\n", false, 0},
 		{"bad hex", "ESN_K 6162 zz\n", false, 0},
 		{"empty secret", "ESN_K 6162 \"\"\n", false, 0},
-		{"too long", "ESN_K 6162 " + strings.Repeat("ab", 200) + "\n", false, 0},
+		{"long re-key secret", "ESN_REKEY_I_1 6162 " + strings.Repeat("ab", 1024) + "\n", true, 1},
+		{"too long", "ESN_K 6162 " + strings.Repeat("ab", 1025) + "\n", false, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
