@@ -19,12 +19,17 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/esn-project/esn/internal/term"
 	"github.com/fatih/color"
 )
 
+// ui is safe for concurrent use: session events arrive from the runner's
+// goroutine while the command's own goroutine reports progress, and every
+// line must reach the stream whole.
 type ui struct {
+	mu             sync.Mutex // serializes writes to stdout and stderr
 	stdout, stderr io.Writer
 	json           bool
 	verbose        bool
@@ -53,6 +58,8 @@ func newUI(stdout, stderr io.Writer, asJSON, verbose, noColor bool) *ui {
 
 func (u *ui) line(c *color.Color, label, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
+	u.mu.Lock()
+	defer u.mu.Unlock()
 	if label == "" {
 		fmt.Fprintf(u.stderr, "esn: %s\n", msg)
 		return
@@ -76,7 +83,11 @@ func (u *ui) infof(format string, args ...any) {
 func (u *ui) noticef(format string, args ...any) { u.line(nil, "", format, args...) }
 
 // printf writes data to stdout.
-func (u *ui) printf(format string, args ...any) { fmt.Fprintf(u.stdout, format, args...) }
+func (u *ui) printf(format string, args ...any) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	fmt.Fprintf(u.stdout, format, args...)
+}
 
 // emitJSON writes v as one line of JSON on stdout.
 func (u *ui) emitJSON(v any) error {
@@ -85,6 +96,8 @@ func (u *ui) emitJSON(v any) error {
 		return fmt.Errorf("encode JSON: %w", err)
 	}
 	b = append(b, '\n')
+	u.mu.Lock()
+	defer u.mu.Unlock()
 	if _, err := u.stdout.Write(b); err != nil {
 		return fmt.Errorf("write output: %w", err)
 	}
