@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -86,8 +85,5 @@ func TestOSSNotOnArgv(t *testing.T) {
 				t.Errorf("%s takes the secret itself as --%s", cmd, name)
 			}
 		}
-	}
-	if !errors.Is(nil, nil) { // keep errors imported for readability of failures
-		t.Fatal()
 	}
 }
