@@ -105,3 +105,15 @@ func readOSSFile(path string) ([]byte, error) {
 	}
 	return s, nil
 }
+
+// identityHint explains a negotiation whose last identity MAC (M_B) does
+// not verify: the keys of both sides differ although the Diffie-Hellman
+// exchange verified, and the usual cause is a different other shared
+// secret (K_final = HASH(K | SRS | OSS)).
+func identityHint(err error) error {
+	var ne *esn.NegotiationError
+	if errors.As(err, &ne) && ne.Step == "identity" && errors.Is(err, esn.ErrAuthentication) {
+		return withHint(err, "if either side uses an other shared secret (--oss-file or %s), both must use the same one; otherwise the negotiation was altered in transit", envOSS)
+	}
+	return err
+}

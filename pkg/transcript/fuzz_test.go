@@ -23,6 +23,8 @@ func FuzzDecode(f *testing.F) {
 	if n == 0 {
 		f.Fatal("no seeds")
 	}
+	r := rekeyConversation(f) // XEP-0200 re-keys both ways
+	f.Add([]byte(r.tr.String()), r.kl.Bytes())
 	f.Add([]byte("<log><message xmlns='jabber:client'><thread>t</thread><c xmlns='http://www.xmpp.org/extensions/xep-0200.html#ns'/></message></log>"), []byte(""))
 	f.Fuzz(func(t *testing.T, capture, keylog []byte) {
 		kl, err := ParseKeyLog(strings.NewReader(string(keylog)))

@@ -17,7 +17,7 @@ import (
 // and delivered by flush, so that both sides can send before either
 // receives (crossing re-keys).
 type rig struct {
-	t      *testing.T
+	t      testing.TB
 	a, b   *esn.Manager
 	thread string
 	tr     strings.Builder
@@ -30,7 +30,7 @@ type hop struct {
 	st *xmltree.Element
 }
 
-func newRig(t *testing.T) *rig {
+func newRig(t testing.TB) *rig {
 	t.Helper()
 	r := &rig{t: t}
 	logf := func(e esn.KeyLogEntry) { fmt.Fprintln(&r.kl, e.String()) }
@@ -145,7 +145,7 @@ func (r *rig) terminate() {
 
 // rekeyConversation: re-keys by each side, acknowledged, and a crossing
 // pair, with messages in both directions between them.
-func rekeyConversation(t *testing.T) *rig {
+func rekeyConversation(t testing.TB) *rig {
 	r := newRig(t)
 	r.do("a:m1", ".", "b:r1", ".",
 		"A", ".", "a:m2", ".", "b:r2", ".", // alice re-keys; bob answers under acceptor keys
