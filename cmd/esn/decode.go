@@ -27,9 +27,12 @@ and M_B, mac_A and mac_B (which detect a form changed in transit, e.g. a
 downgrade), and decrypts and authenticates every message. The key log format
 is described in docs/usage.md.
 
-The first value that does not verify is flagged, and decode then exits 65.
-Stanzas after a XEP-0200 re-key cannot be decrypted: re-key secrets are not
-logged.`,
+Across XEP-0200 re-keys it follows each side's keys with the logged re-key
+secrets (ESN_REKEY_I_n, ESN_REKEY_R_n); a logged secret whose keys do not
+verify is flagged. Without it, the rest of that direction is shown as not
+checked.
+
+The first value that does not verify is flagged, and decode then exits 65.`,
 		Example: `  esn --trace --keylog keys.log send bob@example.org hi 2> capture.txt
   esn decode --keylog keys.log capture.txt
   esn decode --json --keylog keys.log capture.txt | jq 'select(.body)'`,

@@ -10,9 +10,10 @@ import "github.com/esn-project/esn/pkg/transport"
 // esn implements encrypted sessions (XEP-0116 and its XEP-0217 profile,
 // with XEP-0200 inside) over stanza session negotiation (XEP-0155), whose
 // forms travel in XEP-0020 feature negotiation wrappers: the features of
-// esn.Features.
+// esn.Features. It also implements offline encrypted sessions (XEP-0187,
+// pkg/offline: esn offline, esn send --offline, esn receive).
 func advertisedFeatures() []string {
-	return []string{nsXEP0116, nsSSN, nsFeatureNeg}
+	return []string{nsXEP0116, nsSSN, nsFeatureNeg, nsXEP0187}
 }
 
 // discoIdentity is the XEP-0030 identity esn answers with.

@@ -5,22 +5,25 @@ import (
 	"testing"
 
 	"github.com/esn-project/esn/pkg/esn"
+	"github.com/esn-project/esn/pkg/offline"
 )
 
 // The advertised list is pinned: a change here must come with the code
 // that implements the new feature (and its tests).
 func TestAdvertisedFeatures(t *testing.T) {
-	// Encrypted sessions (issue 4); pkg/transport adds disco#info itself.
+	// Encrypted sessions (issue 4) and offline encrypted sessions
+	// (XEP-0187); pkg/transport adds disco#info itself.
 	want := []string{
 		"http://www.xmpp.org/extensions/xep-0116.html#ns",
 		"urn:xmpp:ssn",
 		"http://jabber.org/protocol/feature-neg",
+		"http://www.xmpp.org/extensions/xep-0187.html#ns",
 	}
 	if got := advertisedFeatures(); !slices.Equal(got, want) {
 		t.Errorf("advertisedFeatures() = %v, want %v", got, want)
 	}
-	if !slices.Equal(advertisedFeatures(), esn.Features[:]) {
-		t.Errorf("advertisedFeatures() = %v, but pkg/esn says %v", advertisedFeatures(), esn.Features)
+	if !slices.Equal(advertisedFeatures(), append(esn.Features[:], offline.NS)) {
+		t.Errorf("advertisedFeatures() = %v, but pkg/esn and pkg/offline say %v and %s", advertisedFeatures(), esn.Features, offline.NS)
 	}
 	if got, w := wantFeatures(), append(slices.Clone(want), nsDiscoInfo); !slices.Equal(got, slices.Sorted(slices.Values(w))) {
 		t.Errorf("esn answers disco#info with %v", got)

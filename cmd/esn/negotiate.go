@@ -53,7 +53,7 @@ group 5 (1536 bits) is offered only when listed. The responder chooses.`,
 			if err := a.load(); err != nil {
 				return err
 			}
-			return a.negotiate(cmd.Context(), target, sf, prefs, keep)
+			return identityHint(a.negotiate(cmd.Context(), target, sf, prefs, keep))
 		},
 	}
 	sf.register(c, "xep0217")

@@ -51,7 +51,14 @@ esn receive stops after --count messages, after --timeout, or on SIGINT/SIGTERM,
 and then terminates every open session cleanly. Here --timeout (before or
 after "receive") is the receive duration; connecting and each reply are
 bounded by the config file's timeout (default 30s). Messages that are not
-encrypted are never printed as messages; a warning says they were ignored.`,
+encrypted are never printed as messages; a warning says they were ignored.
+
+Offline encrypted sessions (XEP-0187) that contacts started while this account
+was offline (see esn offline) are decrypted too: at login esn withdraws the
+options it published for presence subscribers and destroys their stored
+secrets, then prints each stored message (with --json: "offline":true, the
+server's "delay" stamp and the sender's encrypted "created" time). Senders are
+authenticated by their public keys only; --tofu trusts an unknown one.`,
 		Example: `  esn receive
   esn receive --json --from alice@example.org --count 1
   esn receive --timeout 10m --modp 5,14,15 --profile xep0116`,
@@ -120,6 +127,12 @@ func (a *app) receive(ctx context.Context, sf sessionFlags, prefs esn.Preference
 		}
 		return roster != nil && roster.Contains(bare)
 	}
+	acct, err := a.s.accountJID()
+	if err != nil {
+		return err
+	}
+	// XEP-0187 offline sessions started while we were away (offline_receive.go).
+	inbox := a.newOfflineInbox(rc, acct.Bare().String(), sf.tofu, accept)
 	var rosterErr error
 	l, err := a.startSession(ctx, sessionConfig{
 		flags:   sf,
@@ -127,6 +140,7 @@ func (a *app) receive(ctx context.Context, sf sessionFlags, prefs esn.Preference
 		accept:  accept,
 		onEvent: rc.event,
 		setup: func(c *transport.Conn) {
+			inbox.setup(ctx, c)
 			if len(allow) > 0 {
 				return
 			}
@@ -155,12 +169,18 @@ func (a *app) receive(ctx context.Context, sf sessionFlags, prefs esn.Preference
 	}
 	rc.l = l
 	defer l.close()
+	defer func() {
+		fctx, cancel := context.WithTimeout(context.Background(), a.s.Timeout)
+		defer cancel()
+		inbox.finish(fctx)
+	}()
 	if rosterErr != nil {
 		return rosterErr
 	}
 	if err := l.sendPresence(ctx, 0); err != nil {
 		return err
 	}
+	inbox.online()
 	accepting := any("roster")
 	if len(allow) > 0 {
 		accepting = allow

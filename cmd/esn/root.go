@@ -101,6 +101,7 @@ people go to stderr.
 		newSASCmd(a),
 		newDecodeCmd(a),
 		newKeysCmd(a),
+		newOfflineCmd(a),
 	)
 	// Every subcommand reports bad arguments as usage errors.
 	for _, c := range root.Commands() {

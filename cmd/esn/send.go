@@ -19,6 +19,8 @@ func newSendCmd(a *app) *cobra.Command {
 		sf    sessionFlags
 		lines bool
 		oss   ossFlag
+		// offlineOK: XEP-0187 when the contact is offline (offline_send.go).
+		offlineOK bool
 	)
 	c := &cobra.Command{
 		Use:   "send JID [MESSAGE...]",
@@ -37,11 +39,19 @@ not sent.
 esn never falls back to plaintext: a contact with no available client, or
 whose clients do not advertise XEP-0116 in disco#info, exits 69 with nothing
 sent. For a bare JID, esn picks the first available resource that supports
-encrypted sessions.`,
+encrypted sessions.
+
+With --offline, a contact with no available client gets an offline encrypted
+session (XEP-0187) instead, if it published signed offline options (esn offline
+publish) and its key is trusted: esn completes the key exchange alone, and the
+contact's server stores the encrypted messages until it logs in (esn receive).
+No acknowledgement can come, so exit 0 means the server accepted them. An
+online contact still gets an ordinary session.`,
 		Example: `  esn send bob@example.org 'the build is green'
   date | esn send bob@example.org
   tail -f build.log | esn send --lines bob@example.org
-  esn send --json --profile xep0116 --modp 15 bob@example.org/laptop hi`,
+  esn send --json --profile xep0116 --modp 15 bob@example.org/laptop hi
+  esn send --offline bob@example.org 'read this when you are back'`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			target, err := jid.Parse(args[0])
@@ -67,12 +77,19 @@ encrypted sessions.`,
 			if err := a.load(); err != nil {
 				return err
 			}
-			return a.send(cmd.Context(), target, sf, prefs, lines, body)
+			if offlineOK {
+				if prefs.Auth == esn.AuthSAS {
+					return usagef("--offline needs public keys (an offline session has no SAS to compare); drop --auth sas")
+				}
+				return identityHint(a.sendOffline(cmd.Context(), target, sf, prefs, lines, body))
+			}
+			return identityHint(a.send(cmd.Context(), target, sf, prefs, lines, body))
 		},
 	}
 	sf.register(c, "xep0217")
 	oss.register(c)
 	c.Flags().BoolVar(&lines, "lines", false, "send each line of stdin as its own message as it arrives")
+	c.Flags().BoolVar(&offlineOK, "offline", false, "if the contact is offline, use an offline encrypted session (XEP-0187; see esn offline)")
 	return c
 }
 

@@ -18,11 +18,13 @@ import (
 // testdata/session/*.txt (no server needed). Besides the commands of
 // TestScripts they have:
 //
-//	mkcapture [-badkey] CAPTURE KEYLOG BODY...
+//	mkcapture [-badkey] [-rekey] [-badrekey] CAPTURE KEYLOG BODY...
 //	    record an in-memory session between alice and bob (XEP-0217, group
 //	    5) in which alice sends the BODYs, as alice's `esn --trace` output
 //	    (CAPTURE) and both sides' key log (KEYLOG); -badkey corrupts the
-//	    logged K_final.
+//	    logged K_final. -rekey negotiates XEP-0116 (rekey_freq 1): alice
+//	    re-keys after the first BODY and bob answers "ack" after the last;
+//	    -badrekey also corrupts the logged secret of alice's re-key.
 func TestSessionScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata/session",
@@ -40,15 +42,30 @@ func TestSessionScripts(t *testing.T) {
 	})
 }
 
+// captureOpts are the options of mkcapture.
+type captureOpts struct {
+	badKey, rekey, badRekey bool
+}
+
 func cmdMkCapture(ts *testscript.TestScript, neg bool, args []string) {
-	bad := len(args) > 0 && args[0] == "-badkey"
-	if bad {
+	var o captureOpts
+	for len(args) > 0 && strings.HasPrefix(args[0], "-") {
+		switch args[0] {
+		case "-badkey":
+			o.badKey = true
+		case "-rekey":
+			o.rekey = true
+		case "-badrekey":
+			o.rekey, o.badRekey = true, true
+		default:
+			ts.Fatalf("mkcapture: unknown option %s", args[0])
+		}
 		args = args[1:]
 	}
 	if neg || len(args) < 3 {
-		ts.Fatalf("usage: mkcapture [-badkey] CAPTURE KEYLOG BODY...")
+		ts.Fatalf("usage: mkcapture [-badkey] [-rekey] [-badrekey] CAPTURE KEYLOG BODY...")
 	}
-	capture, keylog, err := recordSession(args[2:], bad)
+	capture, keylog, err := recordSession(args[2:], o)
 	ts.Check(err)
 	ts.Check(os.WriteFile(ts.MkAbs(args[0]), []byte(capture), 0o600))
 	ts.Check(os.WriteFile(ts.MkAbs(args[1]), []byte(keylog), 0o600))
@@ -56,15 +73,19 @@ func cmdMkCapture(ts *testscript.TestScript, neg bool, args []string) {
 
 // recordSession runs a session between two managers in memory and returns
 // alice's trace and the key log.
-func recordSession(bodies []string, badKey bool) (string, string, error) {
+func recordSession(bodies []string, o captureOpts) (string, string, error) {
 	var kl bytes.Buffer
 	logf := func(e esn.KeyLogEntry) {
-		if badKey && e.Label == esn.KeyLogFinal {
+		if o.badKey && e.Label == esn.KeyLogFinal || o.badRekey && e.Label == esn.KeyLogRekeyLabel(true, 1) {
 			e.Secret[0] ^= 1
 		}
 		fmt.Fprintln(&kl, e.String())
 	}
 	pr := esn.DefaultPreferences(esn.ProfileXEP0217)
+	if o.rekey {
+		pr = esn.DefaultPreferences(esn.ProfileXEP0116)
+		pr.RekeyFreq = 1
+	}
 	pr.Groups = []int{5}
 	suite := crypt.XEPSuite()
 	suite.MinGroup = 5
@@ -72,7 +93,11 @@ func recordSession(bodies []string, badKey bool) (string, string, error) {
 	if err != nil {
 		return "", "", err
 	}
-	b, err := esn.NewManager(esn.Config{Local: "bob@localhost/b", Preferences: pr, Suite: &suite})
+	b, err := esn.NewManager(esn.Config{Local: "bob@localhost/b", Preferences: pr, Suite: &suite, KeyLog: func(e esn.KeyLogEntry) {
+		if o.rekey {
+			logf(e) // bob's lines: the same secrets, logged once
+		}
+	}})
 	if err != nil {
 		return "", "", err
 	}
@@ -117,12 +142,29 @@ func recordSession(bodies []string, badKey bool) (string, string, error) {
 	if err := deliver(a, out.Send); err != nil {
 		return "", "", err
 	}
-	for _, body := range bodies {
+	for i, body := range bodies {
 		out, err := a.EncryptBody(thread, body)
 		if err != nil {
 			return "", "", err
 		}
 		if err := deliver(a, out.Send); err != nil {
+			return "", "", err
+		}
+		if o.rekey && i == 0 {
+			if out, err = a.Rekey(thread); err != nil {
+				return "", "", err
+			}
+			if err := deliver(a, out.Send); err != nil {
+				return "", "", err
+			}
+		}
+	}
+	if o.rekey {
+		out, err := b.EncryptBody(thread, "ack")
+		if err != nil {
+			return "", "", err
+		}
+		if err := deliver(b, out.Send); err != nil {
 			return "", "", err
 		}
 	}

@@ -211,7 +211,7 @@ func (c *Client) Save(ctx context.Context, coll *Collection) (*Collection, error
 	if got.Version < 0 {
 		return nil, malformed("the reply's <chat/> has no version")
 	}
-	if got.With != coll.With || !got.Start.Equal(coll.Start.Truncate(time.Second)) {
+	if got.With != coll.With || !sameStart(got.Start, coll.Start) {
 		return nil, malformed("the reply names collection %s, not %s", got.ID(), coll.ID())
 	}
 	return got, nil
@@ -433,7 +433,7 @@ func (c *Client) FindThread(ctx context.Context, with, thread string, limit int)
 // entries count from Start when its first entry gives 'secs'; use
 // [Client.RetrieveAll] for exact times.
 func (c *Client) Retrieve(ctx context.Context, with string, start time.Time, p Page, keyNames ...string) (*Collection, PageResult, error) {
-	return c.retrieve(ctx, with, start, p, keyNames, start.UTC().Truncate(time.Second))
+	return c.retrieve(ctx, with, start, p, keyNames, start.UTC())
 }
 
 func (c *Client) retrieve(ctx context.Context, with string, start time.Time, p Page, keyNames []string, ref time.Time) (*Collection, PageResult, error) {
@@ -463,7 +463,7 @@ func (c *Client) retrieve(ctx context.Context, with string, start time.Time, p P
 	if err != nil {
 		return nil, PageResult{}, err
 	}
-	if col.With != with || !col.Start.Equal(start.UTC().Truncate(time.Second)) {
+	if col.With != with || !sameStart(col.Start, start) {
 		return nil, PageResult{}, malformed("asked for %s %s, got collection %s", FormatTime(start), with, col.ID())
 	}
 	return col, r, nil
@@ -488,7 +488,7 @@ func parseRetrieved(e *xmltree.Element, ref time.Time) (*Collection, PageResult,
 func (c *Client) RetrieveAll(ctx context.Context, with string, start time.Time, pageSize, limit int, keyNames ...string) (*Collection, error) {
 	var all *Collection
 	p := Page{Max: pageSize}
-	ref := start.UTC().Truncate(time.Second)
+	ref := start.UTC()
 	seen := map[[2]string]bool{}
 	n := 0
 	for {
@@ -497,7 +497,8 @@ func (c *Client) RetrieveAll(ctx context.Context, with string, start time.Time, 
 			return all, err
 		}
 		if all == nil {
-			all = col
+			h := *col
+			all = &h
 			all.Entries, all.Encrypted, all.Keys = nil, nil, nil
 		}
 		all.Entries = append(all.Entries, col.Entries...)
@@ -618,4 +619,10 @@ func ParseModified(e *xmltree.Element) ([]Change, PageResult, error) {
 	}
 	r, err := parseSet(e)
 	return out, r, err
+}
+
+// sameStart compares a collection's start in a reply with the one asked
+// for; a server may keep whole seconds only.
+func sameStart(got, want time.Time) bool {
+	return got.Equal(want) || got.Equal(want.Truncate(time.Second))
 }

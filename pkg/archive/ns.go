@@ -45,10 +45,12 @@ const (
 	MaxPage = 1000
 )
 
-// timeLayout is the XEP-0082 DateTime profile as emitted (UTC, seconds).
-const timeLayout = "2006-01-02T15:04:05Z"
+// timeLayout is the XEP-0082 DateTime profile as emitted: UTC, with a
+// fraction only when the time has one (times esn makes are whole seconds;
+// a server's start times are echoed exactly).
+const timeLayout = "2006-01-02T15:04:05.999999999Z"
 
-// FormatTime formats t as an XEP-0082 DateTime in UTC with whole seconds.
+// FormatTime formats t as an XEP-0082 DateTime in UTC.
 func FormatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
 
 // ParseTime parses an XEP-0082 DateTime. A missing zone is taken as UTC

@@ -378,7 +378,7 @@ serve("set", "pref", function(event)
 	local methods_changed, any = false, false;
 	local new_rules = {};
 	local auto = auto_on(username);
-	for child in pref:childtags() do
+	for _, child in ipairs(pref.tags) do
 		if child.attr.xmlns ~= NS then
 			return reply_error(origin, stanza, "modify", "bad-request", "unexpected element in <pref/>");
 		end
@@ -648,10 +648,10 @@ local function outgoing(event)
 	auto_record(origin.username, stanza.attr.to, true, stanza);
 end
 
-module:hook("message/bare", incoming, -2);
-module:hook("message/full", incoming, -2);
-module:hook("pre-message/bare", outgoing, -2);
-module:hook("pre-message/full", outgoing, -2);
+module:hook("message/bare", incoming, 1); -- before mod_message delivers (priority 0)
+module:hook("message/full", incoming, 1);
+module:hook("pre-message/bare", outgoing, 1);
+module:hook("pre-message/full", outgoing, 1);
 
 ------------------------------------------------------------------ save
 
@@ -674,7 +674,7 @@ serve("set", "save", function(event)
 	-- Check every child first: the save is all or nothing.
 	local items, keys, plain, crypt, links, form = {}, {}, false, false, {}, nil;
 	local added = 0;
-	for child in chat:childtags() do
+	for _, child in ipairs(chat.tags) do
 		local name, xmlns = child.name, child.attr.xmlns;
 		if xmlns == NS and plain_children[name] then
 			if name ~= "note" and #child.tags == 0 and (child:get_text() or "") == "" then
