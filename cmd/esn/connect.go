@@ -43,6 +43,15 @@ func (a *app) connect(ctx context.Context, setup func(*transport.Conn)) (*transp
 	if err != nil {
 		return nil, err
 	}
+	// Every connection answers XEP-0189 direct key requests (advertised
+	// in advertisedFeatures), before the caller's own handlers.
+	callerSetup := setup
+	setup = func(c *transport.Conn) {
+		a.answerPubkeyRequests(c, account.Bare().String())
+		if callerSetup != nil {
+			callerSetup(c)
+		}
+	}
 	var trace io.Writer
 	if s.Trace {
 		trace = a.stderr

@@ -11,9 +11,11 @@ import "github.com/esn-project/esn/pkg/transport"
 // with XEP-0200 inside) over stanza session negotiation (XEP-0155), whose
 // forms travel in XEP-0020 feature negotiation wrappers: the features of
 // esn.Features. It also implements offline encrypted sessions (XEP-0187,
-// pkg/offline: esn offline, esn send --offline, esn receive).
+// pkg/offline: esn offline, esn send --offline, esn receive), and XEP-0189
+// public keys: it answers direct key requests (pubkey_answer.go) and
+// publishes and honours revocations (esn keys revoke, esn keys fetch).
 func advertisedFeatures() []string {
-	return []string{nsXEP0116, nsSSN, nsFeatureNeg, nsXEP0187}
+	return []string{nsXEP0116, nsSSN, nsFeatureNeg, nsXEP0187, nsPubkey, nsRevoke}
 }
 
 // discoIdentity is the XEP-0030 identity esn answers with.
@@ -32,6 +34,7 @@ const (
 	nsXEP0187   = "http://www.xmpp.org/extensions/xep-0187.html#ns"
 	nsArchive   = "urn:xmpp:archive"
 	nsPubkey    = "urn:xmpp:pubkey:2"
+	nsRevoke    = "urn:xmpp:revoke:2"
 	// nsFeatureNeg is XEP-0020 feature negotiation, which carries the
 	// XEP-0155 forms.
 	nsFeatureNeg = "http://jabber.org/protocol/feature-neg"
@@ -59,6 +62,6 @@ func esessionFeatures() []esessionFeature {
 		{Key: "xep0200", XEP: "XEP-0200", Title: "Stanza Encryption", Vars: []string{nsXEP0200}, ImpliedBy: "xep0116"},
 		{Key: "xep0187", XEP: "XEP-0187", Title: "Offline Encrypted Sessions", Vars: []string{nsXEP0187}},
 		{Key: "xep0136", XEP: "XEP-0136", Title: "Message Archiving", Vars: []string{nsArchive}, Prefix: nsArchive + ":"},
-		{Key: "xep0189", XEP: "XEP-0189", Title: "Public Key Publishing", Vars: []string{nsPubkey, "urn:xmpp:revoke:2", "urn:xmpp:attest:2"}},
+		{Key: "xep0189", XEP: "XEP-0189", Title: "Public Key Publishing", Vars: []string{nsPubkey, nsRevoke, "urn:xmpp:attest:2"}},
 	}
 }

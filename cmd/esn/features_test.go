@@ -6,24 +6,28 @@ import (
 
 	"github.com/esn-project/esn/pkg/esn"
 	"github.com/esn-project/esn/pkg/offline"
+	"github.com/esn-project/esn/pkg/pubkey"
 )
 
 // The advertised list is pinned: a change here must come with the code
 // that implements the new feature (and its tests).
 func TestAdvertisedFeatures(t *testing.T) {
-	// Encrypted sessions (issue 4) and offline encrypted sessions
-	// (XEP-0187); pkg/transport adds disco#info itself.
+	// Encrypted sessions (issue 4), offline encrypted sessions (XEP-0187)
+	// and XEP-0189 public keys and revocations; pkg/transport adds
+	// disco#info itself.
 	want := []string{
 		"http://www.xmpp.org/extensions/xep-0116.html#ns",
 		"urn:xmpp:ssn",
 		"http://jabber.org/protocol/feature-neg",
 		"http://www.xmpp.org/extensions/xep-0187.html#ns",
+		"urn:xmpp:pubkey:2",
+		"urn:xmpp:revoke:2",
 	}
 	if got := advertisedFeatures(); !slices.Equal(got, want) {
 		t.Errorf("advertisedFeatures() = %v, want %v", got, want)
 	}
-	if !slices.Equal(advertisedFeatures(), append(esn.Features[:], offline.NS)) {
-		t.Errorf("advertisedFeatures() = %v, but pkg/esn and pkg/offline say %v and %s", advertisedFeatures(), esn.Features, offline.NS)
+	if !slices.Equal(advertisedFeatures(), append(esn.Features[:], offline.NS, pubkey.NS, pubkey.NSRevoke)) {
+		t.Errorf("advertisedFeatures() = %v, but pkg/esn, pkg/offline and pkg/pubkey say %v, %s, %s and %s", advertisedFeatures(), esn.Features, offline.NS, pubkey.NS, pubkey.NSRevoke)
 	}
 	if got, w := wantFeatures(), append(slices.Clone(want), nsDiscoInfo); !slices.Equal(got, slices.Sorted(slices.Values(w))) {
 		t.Errorf("esn answers disco#info with %v", got)
