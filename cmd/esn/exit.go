@@ -9,6 +9,7 @@ import (
 
 	"github.com/esn-project/esn/internal/config"
 	"github.com/esn-project/esn/internal/runner"
+	"github.com/esn-project/esn/pkg/archive"
 	"github.com/esn-project/esn/pkg/crypt"
 	"github.com/esn-project/esn/pkg/esn"
 	"github.com/esn-project/esn/pkg/pubkey"
@@ -96,6 +97,15 @@ func exitCode(err error) int {
 		return exitNoPerm
 	case errors.Is(err, esn.ErrNoIdentity):
 		return exitUsage
+	case errors.Is(err, archive.ErrLoggingForbidden), errors.Is(err, archive.ErrNoKey):
+		// An off-the-record session may not be archived; a collection
+		// encrypted for keys we do not hold (archive*.go).
+		return exitNoPerm
+	case errors.Is(err, archive.ErrLoggingUnknown):
+		return exitUsage
+	case errors.Is(err, archive.ErrDecrypt), errors.Is(err, archive.ErrMalformed), errors.Is(err, archive.ErrTooLarge),
+		errors.Is(err, archive.ErrMixed), errors.Is(err, archive.ErrUnsupportedAlgorithm), errors.Is(err, archive.ErrLegacyAlgorithm):
+		return exitDataErr
 	case errors.Is(err, pubkey.ErrMalformed), errors.Is(err, pubkey.ErrPrintMismatch), errors.Is(err, pubkey.ErrNoPEM),
 		errors.Is(err, pubkey.ErrWeakKey), errors.Is(err, pubkey.ErrNotRSA):
 		return exitDataErr

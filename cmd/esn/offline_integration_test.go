@@ -198,6 +198,16 @@ func TestIntegrationOffline(t *testing.T) {
 		t.Errorf("discarded: %v", d)
 	}
 
+	t.Run("nor after delivery", func(t *testing.T) {
+		// Offline storage and the archives (MAM keeps body-less one-to-one
+		// messages on this server) after alice received everything.
+		for _, p := range plain {
+			if hits := serverFilesContaining(t, filepath.Join(srv.Dir, "data"), p); len(hits) > 0 {
+				t.Errorf("the server's data holds %q in %v", p, hits)
+			}
+		}
+	})
+
 	t.Run("withdrawn at login", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()

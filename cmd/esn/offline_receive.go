@@ -38,20 +38,35 @@ type offlineInbox struct {
 	r     *offline.Receiver
 	conn  *transport.Conn
 	timer *time.Timer
+	taken []*offline.Secrets // the subscribers' sets, until our presence is out
 }
 
 func (a *app) newOfflineInbox(rc *receiver, account string, tofu bool, accept func(string) bool) *offlineInbox {
 	return &offlineInbox{a: a, rc: rc, account: account, tofu: tofu, accept: accept}
 }
 
-// setup runs in transport's Setup, before our presence: it withdraws the
-// subscribers' options (O-25), takes their secrets out of the state file
-// (O-26: the persistent copies are destroyed at login; the working copies
-// live in memory), loads the long-lived set, and starts handling messages.
-// Failures are warnings: the online sessions still work.
-func (ib *offlineInbox) setup(ctx context.Context, c *transport.Conn) {
+// setup runs in transport's Setup, before our presence: it starts
+// handling messages (a no-op until login has loaded the secrets).
+func (ib *offlineInbox) setup(c *transport.Conn) {
+	ib.mu.Lock()
 	ib.conn = c
+	ib.mu.Unlock()
+	c.OnMessage(ib.handle)
+}
+
+// login runs just before our presence, once nothing else can fail: it
+// withdraws the subscribers' options (O-25), takes their secrets out of the
+// state file (O-26: the persistent copies are destroyed at login; the
+// working copies live in memory) and loads the long-lived set. Failures are
+// warnings: the online sessions still work.
+func (ib *offlineInbox) login(ctx context.Context) {
 	a := ib.a
+	ib.mu.Lock()
+	c := ib.conn
+	ib.mu.Unlock()
+	if c == nil {
+		return
+	}
 	st := a.offlineStore(ib.account)
 	if _, err := st.DeleteExpired(time.Now()); err != nil {
 		a.ui.warnf("offline sessions: %v", err)
@@ -73,6 +88,7 @@ func (ib *offlineInbox) setup(ctx context.Context, c *transport.Conn) {
 	rest, err := st.List()
 	if err != nil {
 		a.ui.warnf("offline sessions: %v", err)
+		ib.restore(st, subs)
 		return
 	}
 	sets := append(subs, rest...)
@@ -83,13 +99,34 @@ func (ib *offlineInbox) setup(ctx context.Context, c *transport.Conn) {
 	r, err := offline.NewReceiver(offline.ReceiverConfig{Local: c.LocalJID().String(), Sets: sets, Keys: ring, Replay: st})
 	if err != nil {
 		a.ui.warnf("offline sessions: %v", err)
+		ib.restore(st, subs)
 		return
 	}
 	ib.mu.Lock()
-	ib.r = r
+	ib.r, ib.taken = r, subs
 	ib.mu.Unlock()
 	a.ui.infof("holding the secrets of %d offline option set(s) (%d for presence subscribers, withdrawn)", len(sets), len(subs))
-	c.OnMessage(ib.handle)
+}
+
+// restore puts taken secrets back when the login did not happen: the
+// server keeps the offline messages until our presence, so the secrets
+// must survive until then.
+func (ib *offlineInbox) restore(st *offline.Store, taken []*offline.Secrets) {
+	if len(taken) == 0 {
+		return
+	}
+	if err := st.Save(taken...); err != nil {
+		ib.a.ui.warnf("could not put back the offline secrets: %v", err)
+	}
+}
+
+// abort is called when our presence could not be sent after login.
+func (ib *offlineInbox) abort() {
+	ib.mu.Lock()
+	taken := ib.taken
+	ib.taken = nil
+	ib.mu.Unlock()
+	ib.restore(ib.a.offlineStore(ib.account), taken)
 }
 
 // online is called once our presence is sent: the stored messages follow
@@ -97,6 +134,7 @@ func (ib *offlineInbox) setup(ctx context.Context, c *transport.Conn) {
 func (ib *offlineInbox) online() {
 	ib.mu.Lock()
 	defer ib.mu.Unlock()
+	ib.taken = nil
 	if ib.r == nil {
 		return
 	}

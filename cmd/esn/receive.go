@@ -140,7 +140,7 @@ func (a *app) receive(ctx context.Context, sf sessionFlags, prefs esn.Preference
 		accept:  accept,
 		onEvent: rc.event,
 		setup: func(c *transport.Conn) {
-			inbox.setup(ctx, c)
+			inbox.setup(c)
 			if len(allow) > 0 {
 				return
 			}
@@ -177,7 +177,9 @@ func (a *app) receive(ctx context.Context, sf sessionFlags, prefs esn.Preference
 	if rosterErr != nil {
 		return rosterErr
 	}
+	inbox.login(ctx)
 	if err := l.sendPresence(ctx, 0); err != nil {
+		inbox.abort()
 		return err
 	}
 	inbox.online()

@@ -102,6 +102,7 @@ people go to stderr.
 		newDecodeCmd(a),
 		newKeysCmd(a),
 		newOfflineCmd(a),
+		newArchiveCmd(a),
 	)
 	// Every subcommand reports bad arguments as usage errors.
 	for _, c := range root.Commands() {

@@ -193,3 +193,12 @@ func messages(evs []Event) []MessageEvent {
 }
 
 func describe(evs []Event) string { return fmt.Sprintf("%#v", evs) }
+
+func mustParse(t testing.TB, s string) *xmltree.Element {
+	t.Helper()
+	el, err := xmltree.Parse([]byte(s), xmltree.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return el
+}
