@@ -17,8 +17,9 @@ func newArchiveRemoveCmd(a *app) *cobra.Command {
 
   --with JID --start TIME             the one collection with JID started at TIME
   [--with JID] --start T1 --end T2    every collection in a range (--with by JID
-                                      matching, --exact for the string only;
-                                      --start or --end alone is open-ended)
+                                      matching, --exact for the string only);
+  --end T2, or --start T1 without --with
+                                      everything before T2, or from T1 on
   --open [--with JID]                 the collections automatic archiving is
                                       recording now (e.g. an OTR negotiation)
   --all                               every collection

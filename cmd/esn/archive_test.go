@@ -207,3 +207,66 @@ func TestIntegrationArchiveCLI(t *testing.T) {
 		t.Fatalf("get after remove: %d", r.code)
 	}
 }
+
+// TestIntegrationReceiveArchive: esn receive --archive keeps the messages
+// of a session that may be logged, encrypted, and nothing of an
+// off-the-record one.
+func TestIntegrationReceiveArchive(t *testing.T) {
+	srv := integrationServer(t)
+	dir := t.TempDir()
+	benv := sessionEnv(srv, "bob", dir)
+	if r := runESN(t, benv, "keys", "generate", "--no-passphrase", "--bits", "2048"); r.code != 0 {
+		t.Fatalf("keys generate: %d", r.code)
+	}
+	send := func(lines string) {
+		t.Helper()
+		alice := startESN(t, "alice", sessionEnv(srv, "alice", dir), strings.NewReader(lines), "send", "--lines", "bob@"+srv.Domain)
+		if code := alice.wait(60 * time.Second); code != 0 {
+			t.Fatalf("alice's esn send exited %d", code)
+		}
+	}
+
+	// bob prefers logging: the session may be archived, and is.
+	bob := startESN(t, "bob", benv, nil, "--json", "receive", "--archive", "--logging", "may,mustnot",
+		"--from", "alice@"+srv.Domain, "--count", "2", "--timeout", "90s")
+	bob.waitEvent("ready", 1, 30*time.Second)
+	send("to the archive\nand this\n")
+	msgs := bob.waitEvent("message", 2, 30*time.Second)
+	if code := bob.wait(30 * time.Second); code != 0 {
+		t.Fatalf("bob's esn receive exited %d", code)
+	}
+	if msgs[0]["logging"] != "may" {
+		t.Fatalf("message line %v", msgs[0])
+	}
+	archived := bob.events("archived")
+	if len(archived) != 1 || archived[0]["messages"] != 2.0 || archived[0]["encrypted"] != true || archived[0]["thread"] != msgs[0]["thread"] {
+		t.Fatalf("archived events %v", archived)
+	}
+	got := jsonLines(t, runESN(t, benv, "--json", "archive", "get", fmt.Sprint(archived[0]["with"]), fmt.Sprint(archived[0]["start"])).stdout)
+	if len(got) != 2 || got[0]["body"] != "to the archive" || got[1]["body"] != "and this" {
+		t.Fatalf("archive get: %v", got)
+	}
+
+	// By default sessions are off the record: nothing is archived.
+	bob = startESN(t, "bob", benv, nil, "--json", "receive", "--archive",
+		"--from", "alice@"+srv.Domain, "--count", "1", "--timeout", "90s")
+	bob.waitEvent("ready", 1, 30*time.Second)
+	send("off the record\n")
+	msgs = bob.waitEvent("message", 1, 30*time.Second)
+	if code := bob.wait(30 * time.Second); code != 0 {
+		t.Fatalf("bob's second esn receive exited %d", code)
+	}
+	if msgs[0]["logging"] != "mustnot" || len(bob.events("archived")) != 0 || !strings.Contains(bob.errText(), "--logging may,mustnot") {
+		t.Fatalf("off-the-record run: %v, archived %v", msgs[0], bob.events("archived"))
+	}
+	cols := jsonLines(t, runESN(t, benv, "--json", "archive", "list", "--with", fmt.Sprint(msgs[0]["from"]), "--exact").stdout)
+	for _, c := range cols {
+		if c["thread"] == msgs[0]["thread"] {
+			t.Fatalf("the off-the-record session was archived: %v", c)
+		}
+	}
+	// Clean up bob's archive for other runs on a shared server.
+	if r := runESN(t, benv, "archive", "remove", "--with", "alice@"+srv.Domain, "--start", "2000-01-01T00:00:00Z", "--end", "2100-01-01T00:00:00Z"); r.code != 0 {
+		t.Errorf("cleaning up: %d", r.code)
+	}
+}

@@ -29,6 +29,8 @@ func newReceiveCmd(a *app) *cobra.Command {
 		count    int
 		duration time.Duration
 		oss      ossFlag
+		// esn receive --archive (archive_receive.go)
+		archiveMsgs, archivePlain bool
 	)
 	c := &cobra.Command{
 		Use:   "receive",
@@ -86,7 +88,13 @@ authenticated by their public keys only; --tofu trusts an unknown one.`,
 			if err := a.load(); err != nil {
 				return err
 			}
-			return a.receive(cmd.Context(), sf, prefs, allow, count, duration)
+			var arch *receiveArchiver
+			if archiveMsgs || archivePlain {
+				if arch, err = a.newReceiveArchiver(archivePlain, prefs.Logging); err != nil {
+					return err
+				}
+			}
+			return a.receive(cmd.Context(), sf, prefs, allow, count, duration, arch)
 		},
 	}
 	sf.register(c, "xep0116")
@@ -95,6 +103,8 @@ authenticated by their public keys only; --tofu trusts an unknown one.`,
 	c.Flags().Lookup("profile").Usage = "`PROFILE` of the parameters answered: xep0116 (accepts XEP-0217 requests too) or xep0217"
 	c.Flags().StringArrayVar(&from, "from", nil, "accept sessions from `JID` only (repeatable; default: roster contacts)")
 	c.Flags().IntVar(&count, "count", 0, "exit after `N` messages (0: no limit)")
+	c.Flags().BoolVar(&archiveMsgs, "archive", false, "at the end, archive the decrypted messages on your server (XEP-0136), encrypted to your own keys; never off-the-record sessions")
+	c.Flags().BoolVar(&archivePlain, "archive-plaintext", false, "like --archive, without encryption (the server can read them)")
 	// This --timeout shadows the global one, wherever it stands on the
 	// command line (cobra parses `esn --timeout D receive` with receive's
 	// flags too): for receive it is how long to receive (the issue's
@@ -110,6 +120,7 @@ type receiver struct {
 	a     *app
 	l     *liveSession
 	count int
+	arch  *receiveArchiver // esn receive --archive, or nil
 
 	mu       sync.Mutex
 	received int
@@ -117,8 +128,8 @@ type receiver struct {
 	doneOnce sync.Once
 }
 
-func (a *app) receive(ctx context.Context, sf sessionFlags, prefs esn.Preferences, allow []string, count int, duration time.Duration) error {
-	rc := &receiver{a: a, count: count, done: make(chan struct{})}
+func (a *app) receive(ctx context.Context, sf sessionFlags, prefs esn.Preferences, allow []string, count int, duration time.Duration, arch *receiveArchiver) error {
+	rc := &receiver{a: a, count: count, done: make(chan struct{}), arch: arch}
 	var roster *runner.Roster
 	accept := func(bare string) bool {
 		bare = strings.ToLower(bare)
@@ -220,6 +231,13 @@ func (a *app) receive(ctx context.Context, sf sessionFlags, prefs esn.Preference
 	if err := l.r.TerminateAll(tctx); err != nil {
 		a.ui.warnf("some sessions did not end cleanly: %s", trimPrefix(err))
 	}
+	if arch != nil {
+		actx, cancel := context.WithTimeout(context.Background(), a.s.Timeout)
+		defer cancel()
+		if err := arch.flush(actx, l.conn); err != nil && result == nil {
+			result = err
+		}
+	}
 	return result
 }
 
@@ -255,11 +273,14 @@ func (rc *receiver) event(ev esn.Event) {
 	reached := rc.count > 0 && rc.received >= rc.count
 	rc.mu.Unlock()
 	info, _ := rc.l.r.Manager().Info(m.Thread)
+	if rc.arch != nil {
+		rc.arch.add(m, info.Params.Logging) // an unknown session counts as mustnot
+	}
 	if m.Body == "" {
 		a.ui.infof("an encrypted message from %s without a body (e.g. a chat state)", m.Peer)
 	} else if a.flags.json {
 		_ = a.ui.emitJSON(map[string]any{"event": "message", "from": m.Peer, "thread": m.Thread, "body": m.Body,
-			"sas": info.SAS, "verified": info.Verified, "time": now()})
+			"sas": info.SAS, "verified": info.Verified, "logging": info.Params.Logging.String(), "time": now()})
 	} else {
 		mark := "SAS " + info.SAS + ", not verified"
 		if info.Verified {

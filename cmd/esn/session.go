@@ -36,6 +36,7 @@ type sessionFlags struct {
 	keylog  string
 	auth    string // --auth (keys_session.go)
 	tofu    bool
+	logging string // --logging (archive_receive.go)
 }
 
 func (f *sessionFlags) register(c *cobra.Command, defaultProfile string) {
@@ -43,6 +44,7 @@ func (f *sessionFlags) register(c *cobra.Command, defaultProfile string) {
 	c.Flags().StringVar(&f.profile, "profile", defaultProfile, "negotiation `PROFILE`: xep0217 (simplified) or xep0116 (full)")
 	c.Flags().StringVar(&f.keylog, "keylog", "", "append the session secrets to `FILE` for esn decode (env "+envKeyLog+"; debugging only)")
 	registerAuthFlags(c, &f.auth, &f.tofu)
+	registerLoggingFlag(c, &f.logging)
 }
 
 // preferences turns the flags into negotiation preferences.
@@ -70,6 +72,9 @@ func (f *sessionFlags) preferences() (esn.Preferences, error) {
 		return p, usagef("--modp: no group given")
 	}
 	if p.Auth, err = parseAuthFlag(f.auth); err != nil {
+		return p, err
+	}
+	if p.Logging, err = parseLoggingFlag(f.logging); err != nil {
 		return p, err
 	}
 	return p, nil

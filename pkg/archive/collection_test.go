@@ -131,8 +131,8 @@ func TestParseCollectionRejects(t *testing.T) {
 		1:  {`<chat xmlns='urn:xmpp:archive' with='a@b'/>`, ErrMalformed},
 		2:  {`<chat xmlns='urn:xmpp:archive' with='a@b' start='yesterday'/>`, ErrMalformed},
 		3:  {`<chat xmlns='urn:xmpp:archive' with='@@' start='2024-05-01T10:00:00Z'/>`, ErrMalformed},
-		4:  {hdr + `<to/></chat>`, ErrMalformed},                                       // empty message
-		5:  {hdr + `<to secs='-1'><body>x</body></to></chat>`, ErrMalformed},          // negative secs
+		4:  {hdr + `<to/></chat>`, ErrMalformed},                             // empty message
+		5:  {hdr + `<to secs='-1'><body>x</body></to></chat>`, ErrMalformed}, // negative secs
 		6:  {hdr + `<to secs='1' utc='2024-05-01T10:00:00Z'><body>x</body></to></chat>`, ErrMalformed},
 		7:  {hdr + `<bogus/></chat>`, ErrMalformed},
 		8:  {hdr + `<to xmlns='jabber:client'><body>x</body></to></chat>`, ErrMalformed}, // wrong namespace
@@ -165,11 +165,11 @@ func TestParseEncryptedRejects(t *testing.T) {
 		xml  string
 		want error
 	}{
-		0: {`<EncryptedData ` + x + `>` + ds + cd + `</EncryptedData>`, ErrMalformed},                    // no method
-		1: {`<EncryptedData ` + x + `>` + m + cd + `</EncryptedData>`, ErrMalformed},                     // no KeyInfo
-		2: {`<EncryptedData ` + x + `>` + m + ds + `</EncryptedData>`, ErrMalformed},                     // no CipherData
-		3: {`<EncryptedData ` + x + `>` + m + ds + cd + cd + `</EncryptedData>`, ErrMalformed},           // two
-		4: {`<EncryptedData ` + x + ` Type='x'>` + m + ds + cd + `</EncryptedData>`, ErrMalformed},       // wrong Type
+		0: {`<EncryptedData ` + x + `>` + ds + cd + `</EncryptedData>`, ErrMalformed},              // no method
+		1: {`<EncryptedData ` + x + `>` + m + cd + `</EncryptedData>`, ErrMalformed},               // no KeyInfo
+		2: {`<EncryptedData ` + x + `>` + m + ds + `</EncryptedData>`, ErrMalformed},               // no CipherData
+		3: {`<EncryptedData ` + x + `>` + m + ds + cd + cd + `</EncryptedData>`, ErrMalformed},     // two
+		4: {`<EncryptedData ` + x + ` Type='x'>` + m + ds + cd + `</EncryptedData>`, ErrMalformed}, // wrong Type
 		5: {`<EncryptedData ` + x + `>` + m + ds + `<CipherData><CipherValue>!!</CipherValue></CipherData></EncryptedData>`, ErrMalformed},
 		6: {`<EncryptedData ` + x + `>` + m + ds + `<CipherData><CipherReference URI='x'/></CipherData></EncryptedData>`, ErrMalformed},
 		7: {`<EncryptedKey ` + x + `>` + m + ds + cd + `</EncryptedKey>`, ErrMalformed}, // no CarriedKeyName
@@ -293,4 +293,3 @@ func TestPageElement(t *testing.T) {
 		}
 	}
 }
-

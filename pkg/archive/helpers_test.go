@@ -33,7 +33,7 @@ func testPub(i int) *pubkey.PublicKey {
 }
 
 func testRecipient(i int) Recipient { return RecipientFor(testPub(i)) }
-func testIdentity(i int) Identity  { return IdentityFor(testPub(i), testKeys()[i]) }
+func testIdentity(i int) Identity   { return IdentityFor(testPub(i), testKeys()[i]) }
 
 func mustParse(t testing.TB, s string) *xmltree.Element {
 	t.Helper()

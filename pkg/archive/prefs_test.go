@@ -74,16 +74,16 @@ func TestPrefsValidate(t *testing.T) {
 		p  Prefs
 		ok bool
 	}{
-		0: {Prefs{Default: &DefaultPref{OTR: OTRPrefer, Save: SaveBody}}, true},
-		1: {Prefs{Default: &DefaultPref{OTR: OTRRequire, Save: SaveBody}}, false},
-		2: {Prefs{Default: &DefaultPref{OTR: OTRRequire, Save: SaveFalse}}, true},
-		3: {Prefs{Default: &DefaultPref{Save: SaveBody}}, false},
-		4: {Prefs{Items: []ItemPref{{JID: "romeo@montague.net", Save: SaveFalse}}}, true},
-		5: {Prefs{Items: []ItemPref{{JID: "", Save: SaveFalse}}}, false},
-		6: {Prefs{Items: []ItemPref{{JID: "a@b", OTR: OTRRequire}}}, false},
-		7: {Prefs{Sessions: []SessionPref{{Thread: "t", Save: SaveFalse}}}, true},
-		8: {Prefs{Sessions: []SessionPref{{Thread: "t", Save: SaveFalse, Timeout: time.Hour}}}, false},
-		9: {Prefs{Methods: []MethodPref{{MethodManual, UsePrefer}}}, true},
+		0:  {Prefs{Default: &DefaultPref{OTR: OTRPrefer, Save: SaveBody}}, true},
+		1:  {Prefs{Default: &DefaultPref{OTR: OTRRequire, Save: SaveBody}}, false},
+		2:  {Prefs{Default: &DefaultPref{OTR: OTRRequire, Save: SaveFalse}}, true},
+		3:  {Prefs{Default: &DefaultPref{Save: SaveBody}}, false},
+		4:  {Prefs{Items: []ItemPref{{JID: "romeo@montague.net", Save: SaveFalse}}}, true},
+		5:  {Prefs{Items: []ItemPref{{JID: "", Save: SaveFalse}}}, false},
+		6:  {Prefs{Items: []ItemPref{{JID: "a@b", OTR: OTRRequire}}}, false},
+		7:  {Prefs{Sessions: []SessionPref{{Thread: "t", Save: SaveFalse}}}, true},
+		8:  {Prefs{Sessions: []SessionPref{{Thread: "t", Save: SaveFalse, Timeout: time.Hour}}}, false},
+		9:  {Prefs{Methods: []MethodPref{{MethodManual, UsePrefer}}}, true},
 		10: {Prefs{Methods: []MethodPref{{"cloud", UsePrefer}}}, false},
 		11: {Prefs{}, false},
 		12: {Prefs{Auto: &Auto{Save: true}}, false},

@@ -25,6 +25,19 @@ func FuzzDecode(f *testing.F) {
 	}
 	r := rekeyConversation(f) // XEP-0200 re-keys both ways
 	f.Add([]byte(r.tr.String()), r.kl.Bytes())
+	// Public-key sessions: 3-message (SIGMA-I) and keyed 4-message, whole
+	// and stanza by stanza; their keys are known to the decoder below.
+	ka, kb, _ := testKeys(f)
+	for _, tc := range keyedCases {
+		c := recordKeyed(f, tc, "hello")
+		f.Add([]byte(c.trace), []byte(c.keylog))
+		for _, l := range strings.Split(c.trace, "\n") {
+			if strings.Contains(l, "<feature") {
+				f.Add([]byte(l), []byte(c.keylog))
+			}
+		}
+	}
+	keys := []KnownKey{{Key: &ka.PublicKey, Source: "alice"}, {Key: &kb.PublicKey, Source: "bob"}}
 	f.Add([]byte("<log><message xmlns='jabber:client'><thread>t</thread><c xmlns='http://www.xmpp.org/extensions/xep-0200.html#ns'/></message></log>"), []byte(""))
 	f.Fuzz(func(t *testing.T, capture, keylog []byte) {
 		kl, err := ParseKeyLog(strings.NewReader(string(keylog)))
@@ -33,6 +46,7 @@ func FuzzDecode(f *testing.F) {
 		}
 		recs, _ := ReadCapture(strings.NewReader(string(capture)))
 		tr := New(kl)
+		tr.AddKeys(keys...)
 		for _, r := range recs {
 			s := tr.Add(r.Dir, r.Stanza)
 			if s.Body != "" {

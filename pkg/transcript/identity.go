@@ -106,17 +106,17 @@ func (t *Transcript) proof(step *Step, s *session, p party, plain []byte, macOf 
 	)
 	if pr.Key != nil {
 		pub, pubKey = pr.Key, pr.KeyValue
-		note = "sent in full (method key)"
+		note = "method key: sent in full"
 		if src := t.knownSource(pub); src != "" {
 			note += "; also in " + src
 		}
 		step.add("pubKey_"+p.x+" (KeyValue)", keyDesc(pub), Info, note)
 	} else {
-		step.add("fingerprint_"+p.x, b64(pr.Fingerprint), Info, "HASH(<KeyValue/>): the key itself is not in the capture (method hash)")
+		step.add("fingerprint_"+p.x, b64(pr.Fingerprint), Info, "HASH(<KeyValue/>) of the signing key, which the capture does not hold (method hash)")
 		for _, k := range t.known {
 			kv := esn.KeyValue(k.Key)
 			if hmac.Equal(s.suite.Fingerprint(kv), pr.Fingerprint) {
-				pub, pubKey, note = k.Key, kv, "the key with this fingerprint, from "+k.Source
+				pub, pubKey, note = k.Key, kv, "method hash: the key with this fingerprint, from "+k.Source
 				break
 			}
 		}

@@ -74,9 +74,15 @@ func (t *Transcript) rekeyCands(s *session, thread, label string, role crypt.Rek
 func (t *Transcript) open(step *Step, s *session, dir int, who string, c *xmltree.Element) (crypt.Observed, bool) {
 	d := s.dirs[dir]
 	if d == nil {
-		note := "needs ESN_KFINAL for this thread in the key log"
-		if len(t.keys.Secrets(step.Thread, esn.KeyLogFinal)) > 0 {
-			note = "no logged K_final verified, so the keys are unknown"
+		// The traffic keys derive from K_final, or from K in the 3-message
+		// variant.
+		label, name := esn.KeyLogFinal, "K_final"
+		if s.three {
+			label, name = esn.KeyLogNegotiation, "K"
+		}
+		note := "needs " + label + " for this thread in the key log"
+		if len(t.keys.Secrets(step.Thread, label)) > 0 {
+			note = "no logged " + name + " verified, so the keys are unknown"
 		}
 		step.add("<c/>", who, NeedsKey, note)
 		return crypt.Observed{}, false

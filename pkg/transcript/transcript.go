@@ -2,6 +2,7 @@ package transcript
 
 import (
 	"crypto/hmac"
+	"crypto/rsa"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -97,6 +98,7 @@ func (s *Step) check(name, value string, ok bool, failNote string) {
 // concurrent use.
 type Transcript struct {
 	keys    *KeyLog
+	known   []KnownKey // identity keys for method hash (identity.go)
 	limits  esn.FormLimits
 	n       int
 	threads map[string]*session
@@ -133,6 +135,10 @@ type session struct {
 	na     []byte
 	groups []string
 	he     [][]byte
+	// The 3-message (SIGMA-I) variant: M1 carries every e (eWire, one per
+	// offered group) instead of the hash commitments (sigmai.go).
+	three bool
+	eWire []string
 
 	suite  crypt.Suite
 	group  *crypt.Group
@@ -147,6 +153,14 @@ type session struct {
 	idA    []byte
 	mA     []byte
 	sasVal string
+
+	// 3-message: C_B after ID_B, and the logged K that verified M_B (a
+	// key log secret; the traffic keys derive from it).
+	cbAfter crypt.Counter
+	idB     []byte
+	k3      []byte
+	// The keys whose signatures verified (public keys, for the output).
+	keyA, keyB *rsa.PublicKey
 
 	dirs  [2]*direction // [0] initiator -> responder, [1] back (rekey.go)
 	ended bool
@@ -266,8 +280,19 @@ func (t *Transcript) describe(step *Step, st *xmltree.Element) {
 			}
 			s.ended = true
 		case "complete (M3)":
+			if s.three {
+				t.complete3(step, s, f)
+				if c != nil {
+					t.encrypted(step, s, st, c)
+				}
+				break
+			}
 			t.complete(step, s, f)
 		case "identity (M4)":
+			if s.three {
+				step.add("identity", "", Failed, "an identity message (M4) in a 3-message negotiation")
+				return
+			}
 			t.identity(step, s, f)
 			if c != nil {
 				t.encrypted(step, s, st, c)
@@ -377,7 +402,7 @@ func (t *Transcript) request(step *Step, st *xmltree.Element, f *esn.Form) {
 	step.add("profile", profile, Info, "")
 	s.groups = choices(f.Field("modp"))
 	step.add("modp offered", strings.Join(s.groups, " "), Info, "")
-	for _, v := range []string{"crypt_algs", "hash_algs", "stanzas", "ver", "rekey_freq", "otr", "logging", "disclosure", "security", "sas_algs"} {
+	for _, v := range []string{"crypt_algs", "hash_algs", "sign_algs", "stanzas", "init_pubkey", "resp_pubkey", "ver", "rekey_freq", "otr", "logging", "disclosure", "security", "sas_algs"} {
 		if fl := f.Field(v); fl != nil {
 			step.add(v, strings.Join(choices(fl), " "), Info, "")
 		}
@@ -386,7 +411,7 @@ func (t *Transcript) request(step *Step, st *xmltree.Element, f *esn.Form) {
 	s.na = na
 	step.check("N_A (my_nonce)", b64(na), err == nil && len(na) >= 8, fmt.Sprint("want 8 to 64 bytes: ", err))
 	if f.Field("dhkeys") != nil {
-		step.add("dhkeys", "", Info, "3-message (SIGMA-I) request: public keys are needed, not followed here")
+		t.request3(step, s, f)
 		return
 	}
 	hs := f.Field("dhhashes")
@@ -415,8 +440,13 @@ func (t *Transcript) accept(step *Step, s *session, st *xmltree.Element, f *esn.
 	}
 	s.accept = true
 	s.responder = st.Attribute("from")
-	s.formB = esn.NormContent(f.Element())
-	for _, v := range []string{"modp", "crypt_algs", "hash_algs", "compress", "stanzas", "ver", "rekey_freq", "otr", "logging", "disclosure", "security", "sas_algs", "init_pubkey", "resp_pubkey"} {
+	if s.three {
+		// form_B excludes Bob's identity proof (digest §5.5).
+		s.formB = esn.NormContent(f.Element(), "identity", "mac")
+	} else {
+		s.formB = esn.NormContent(f.Element())
+	}
+	for _, v := range []string{"modp", "crypt_algs", "hash_algs", "sign_algs", "compress", "stanzas", "ver", "rekey_freq", "otr", "logging", "disclosure", "security", "sas_algs", "init_pubkey", "resp_pubkey"} {
 		fl := f.Field(v)
 		if fl == nil {
 			continue
@@ -477,8 +507,38 @@ func (t *Transcript) accept(step *Step, s *session, st *xmltree.Element, f *esn.
 		s.d = d
 	}
 	step.check("d (dhkeys)", bigSummary(d, dk.Values[0]), err == nil, fmt.Sprint("1 < d < p-1 fails: ", err))
-	if err == nil {
-		step.add("HASH(d)", b64(crypt.HashCommitment(d)), Info, "")
+	if err != nil {
+		return
+	}
+	t.checkKeyMethods(step, s)
+	if s.three {
+		t.accept3(step, s, f)
+		return
+	}
+	step.add("HASH(d)", b64(crypt.HashCommitment(d)), Info, "")
+}
+
+// checkKeyMethods checks the public-key choices of M2: sign_algs is chosen
+// when a party identifies with a key (XEP-0116 §4.4 step 3), and the
+// 3-message variant never uses none.
+func (t *Transcript) checkKeyMethods(step *Step, s *session) {
+	im, rm := s.params["init_pubkey"], s.params["resp_pubkey"]
+	keyed := func(m string) bool { return m == esn.PubKeyKey || m == esn.PubKeyHash }
+	if s.three && (!keyed(im) || !keyed(rm)) {
+		step.add("init_pubkey/resp_pubkey", orDefault(im, "-")+" "+orDefault(rm, "-"), Failed,
+			"the 3-message negotiation identifies both parties with public keys: key or hash, never none (XEP-0116 §4.4 step 3)")
+		return
+	}
+	if (keyed(im) || keyed(rm)) && s.params["sign_algs"] != esn.SignRSASHA256 {
+		step.add("sign_algs", s.params["sign_algs"], Failed, "a party identifies with a key but rsa-sha256 was not chosen")
+		return
+	}
+	if keyed(im) || keyed(rm) {
+		auth := "public keys: initiator " + orDefault(im, esn.PubKeyNone) + ", responder " + orDefault(rm, esn.PubKeyNone)
+		if s.three {
+			auth += "; 3-message (SIGMA-I), no SAS"
+		}
+		step.add("authentication", auth, Info, "")
 	}
 }
 
@@ -537,16 +597,17 @@ func (t *Transcript) complete(step *Step, s *session, f *esn.Form) {
 	for _, kb := range ks {
 		k := crypt.NewKey(kb)
 		prov := s.suite.SessionKeys(k, crypt.Initiator)
+		k.Erase()
 		ctr := s.ca
-		macA, err := s.suite.DecryptIdentity(prov.Cipher, prov.MAC, &ctr, idA, mA)
+		plain, err := s.suite.DecryptIdentity(prov.Cipher, prov.MAC, &ctr, idA, mA)
 		if err != nil {
 			prov.Erase()
 			continue
 		}
 		step.add("M_A = HMAC(KM_A, C_A | ID_A)", b64(mA), OK, "identity MAC, provisory keys from K")
-		want := s.suite.MacA(prov.SIGMA, s.na, s.nb, e, nil, s.formA, formA2)
-		step.check("mac_A (decrypted ID_A)", b64(macA), hmac.Equal(macA, want),
-			"differs from HMAC(KS_A, N_B | N_A | e | form_A | form_A2): a form was changed in transit (downgrade?)")
+		s.keyA = t.proof(step, s, partyA, plain, func(pubKey []byte) []byte {
+			return s.suite.MacA(prov.SIGMA, s.na, s.nb, e, pubKey, s.formA, formA2)
+		})
 		prov.Erase()
 		return
 	}
@@ -583,15 +644,18 @@ func (t *Transcript) identity(step *Step, s *session, f *esn.Form) {
 	for _, kb := range kfs {
 		kf := crypt.NewKey(kb)
 		ka, kbk := s.suite.SessionKeys(kf, crypt.Initiator), s.suite.SessionKeys(kf, crypt.Responder)
+		kf.Erase()
 		cb := s.cb
-		macB, err := s.suite.DecryptIdentity(kbk.Cipher, kbk.MAC, &cb, idB, mB)
+		plain, err := s.suite.DecryptIdentity(kbk.Cipher, kbk.MAC, &cb, idB, mB)
 		if err != nil {
+			ka.Erase()
+			kbk.Erase()
 			continue
 		}
 		step.add("M_B = HMAC(KM_B, C_B | ID_B)", b64(mB), OK, "identity MAC, final keys from K_final")
-		want := s.suite.MacB(kbk.SIGMA, s.na, s.nb, s.d, nil, s.formB, formB2)
-		step.check("mac_B (decrypted ID_B)", b64(macB), hmac.Equal(macB, want),
-			"differs from HMAC(KS_B, N_A | N_B | d | form_B | form_B2)")
+		s.keyB = t.proof(step, s, partyB, plain, func(pubKey []byte) []byte {
+			return s.suite.MacB(kbk.SIGMA, s.na, s.nb, s.d, pubKey, s.formB, formB2)
+		})
 		ca := s.ca.Add(crypt.Blocks(len(s.idA)))
 		if s.suite.Cipher.Name() == crypt.CipherNone {
 			ca = s.ca.Add(1)

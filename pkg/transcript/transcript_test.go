@@ -20,23 +20,41 @@ type conversation struct {
 	keylog string
 	sas    string
 	thread string
+	// What alice's manager reported when the session was established.
+	negotiated esn.NegotiatedEvent
 }
 
 // record negotiates between two managers, sends bodies from alice (and one
 // answer from bob), terminates, and records everything.
 func record(t testing.TB, prof esn.Profile, group int, bodies ...string) conversation {
 	t.Helper()
+	return recordWith(t, recOpts{prof: prof, group: group}, bodies...)
+}
+
+// recOpts configure recordWith: the profile and group of both sides, and
+// for public-key sessions each side's key ring and policy.
+type recOpts struct {
+	prof         esn.Profile
+	group        int
+	ringA, ringB esn.KeyRing
+	authA, authB esn.Auth
+}
+
+func recordWith(t testing.TB, o recOpts, bodies ...string) conversation {
+	t.Helper()
 	var kl bytes.Buffer
 	logf := func(e esn.KeyLogEntry) { fmt.Fprintln(&kl, e.String()) }
-	pr := esn.DefaultPreferences(prof)
-	pr.Groups = []int{group}
+	pa := esn.DefaultPreferences(o.prof)
+	pa.Groups = []int{o.group}
+	pb := pa
+	pa.Auth, pb.Auth = o.authA, o.authB
 	suite := crypt.XEPSuite()
-	suite.MinGroup = min(group, crypt.DefaultMinGroup)
-	a, err := esn.NewManager(esn.Config{Local: "alice@example.org/pda", Preferences: pr, Suite: &suite, KeyLog: logf})
+	suite.MinGroup = min(o.group, crypt.DefaultMinGroup)
+	a, err := esn.NewManager(esn.Config{Local: "alice@example.org/pda", Preferences: pa, Suite: &suite, KeyLog: logf, Keys: o.ringA})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := esn.NewManager(esn.Config{Local: "bob@example.com/laptop", Preferences: pr, Suite: &suite, KeyLog: logf})
+	b, err := esn.NewManager(esn.Config{Local: "bob@example.com/laptop", Preferences: pb, Suite: &suite, KeyLog: logf, Keys: o.ringB})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,6 +96,9 @@ func record(t testing.TB, prof esn.Profile, group int, bodies ...string) convers
 				switch ev := ev.(type) {
 				case esn.NegotiatedEvent:
 					c.sas = ev.SAS
+					if h.to == a {
+						c.negotiated = ev
+					}
 				case esn.TerminatedEvent:
 					if ev.Err != nil {
 						t.Fatalf("terminated: %v", ev.Err)
