@@ -38,8 +38,10 @@
 // (XEP-0163), offline storage (XEP-0160), carbons (XEP-0280), MAM (XEP-0313,
 // unless disabled; body-less one-to-one messages such as ESession stanzas
 // are archived too, by the local plugin in scripts/prosody/plugins), ping
-// (XEP-0199) and private XML storage (XEP-0049). No XEP-0136 and no AMP
-// (XEP-0079): no packaged server has them.
+// (XEP-0199), private XML storage (XEP-0049), and XEP-0136 message
+// archiving through the project's own module
+// (scripts/prosody/plugins/mod_esn_archive136.lua: no packaged server has
+// XEP-0136). No AMP (XEP-0079): no packaged server has it.
 //
 // [Client] is a deliberately small raw XMPP client (STARTTLS or direct TLS,
 // SASL PLAIN, bind) that tests use as a peer sharing no code with
