@@ -385,7 +385,13 @@ func (l *liveSession) sendLines(ctx context.Context, thread string, lines <-chan
 func (l *liveSession) reportSent(thread, body string) {
 	l.a.ui.infof("sent %d bytes on session %s", len(body), shortThread(thread))
 	if l.a.flags.json {
-		_ = l.a.ui.emitJSON(map[string]any{"event": "sent", "thread": thread, "bytes": len(body), "time": now()})
+		// "to" and "body" let `esn archive save` keep one's own side of a
+		// conversation from this output.
+		j := map[string]any{"event": "sent", "thread": thread, "bytes": len(body), "body": body, "time": now()}
+		if info, err := l.r.Manager().Info(thread); err == nil {
+			j["to"] = info.Peer
+		}
+		_ = l.a.ui.emitJSON(j)
 	}
 }
 

@@ -196,9 +196,16 @@ func TestIntegrationSendReceive(t *testing.T) {
 
 	keylog := filepath.Join(dir, "keys.log")
 	alice := startESN(t, "alice", sessionEnv(srv, "alice", dir), strings.NewReader("hello\nworld\n"),
-		"--trace", "--keylog", keylog, "send", "--lines", "bob@"+srv.Domain)
+		"--json", "--trace", "--keylog", keylog, "send", "--lines", "bob@"+srv.Domain)
 	if code := alice.wait(60 * time.Second); code != 0 {
 		t.Fatalf("alice's esn send exited %d, want 0", code)
+	}
+	// Each sent line is reported with its body and full recipient, as
+	// `esn archive save` reads them.
+	sent := alice.events("sent")
+	if len(sent) != 2 || sent[0]["body"] != "hello" || sent[1]["body"] != "world" ||
+		!strings.HasPrefix(fmt.Sprint(sent[0]["to"]), "bob@"+srv.Domain+"/") {
+		t.Errorf("alice's sent events: %v", sent)
 	}
 	msgs := bob.waitEvent("message", 2, 30*time.Second)
 	if code := bob.wait(30 * time.Second); code != 0 {
