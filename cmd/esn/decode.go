@@ -107,7 +107,7 @@ func (a *app) decodeKeys(files []string) ([]transcript.KnownKey, error) {
 			a.ui.warnf("not using your own keys: %v", err)
 		}
 		for _, k := range own {
-			out = append(out, transcript.KnownKey{Key: k.Public.Key, Source: "your key " + k.Public.Fingerprint().String()})
+			out = append(out, transcript.KnownKey{Key: k.Public.Key, Source: "your key, XEP-0189 print " + k.Public.Fingerprint().String()})
 		}
 	}
 	if _, err := os.Stat(filepath.Join(a.s.StateDir, store.FileName)); err == nil {
@@ -123,8 +123,11 @@ func (a *app) decodeKeys(files []string) ([]transcript.KnownKey, error) {
 			if pk.revoked() {
 				state = "revoked"
 			}
-			out = append(out, transcript.KnownKey{Key: pk.pub,
-				Source: fmt.Sprintf("trust store: %s, %s %s", strings.Join(pk.rec.JIDs, " "), state, pk.print)})
+			src := fmt.Sprintf("trust store: %s, %s", strings.Join(pk.rec.JIDs, " "), state)
+			if pk.published {
+				src += ", XEP-0189 print " + pk.print.String()
+			}
+			out = append(out, transcript.KnownKey{Key: pk.pub, Source: src})
 		}
 	}
 	a.ui.infof("%d public key(s) from the state directory %s", len(out)-n, a.s.StateDir)

@@ -16,9 +16,27 @@
 // recomputes everything that depends on the shared secrets, as
 // `esn decode` does: from K the provisory keys, M_A (the identity MAC) and
 // mac_A of message 3 (XEP-0116 §4.6); from K_final the final keys, M_B and
-// mac_B of message 4 (§4.7), and then decrypts every XEP-0200 stanza of
+// mac_B of message 4 (§4.7) (or, for public keys, the signatures over
+// mac_A and mac_B: see below), and then decrypts every XEP-0200 stanza of
 // the session (XEP-0200 §8). [Transcript.FirstFailure] names the first
 // value that did not verify.
+//
+// # Public keys
+//
+// Public-key negotiations are followed too (XEP-0116 §4.3-§4.7, digest §5,
+// §6.6): the 3-message SIGMA-I variant, whose request carries one e per
+// offered group (dhkeys) and whose response carries Bob's identity proof
+// under the keys derived from K (which the key log holds as ESN_K; there
+// is no K_final), and the 4-message variant with signed identities. For a
+// party that identified with init_pubkey or resp_pubkey "key" the identity
+// proof holds its whole <KeyValue/>; for "hash" only its fingerprint, and
+// the key must be given with [Transcript.AddKeys]. Each proof is checked in
+// the order a negotiation does: the identity MAC M_X, then the signature
+// (rsa-sha256 over mac_X, recomputed from the captured forms and the
+// key), so a flipped bit in an identity fails M_X and a changed signature,
+// another key or a form changed in transit fails sign_X. The signing key
+// is named by [KeyFingerprint]. Without its key a "hash" signature is
+// reported as not checked, not as a failure.
 //
 // [ReadCapture] reads the stanzas from `esn --trace` output ("SEND: <xml>"
 // and "RECV: <xml>" lines, other lines ignored) or from any file of XML
@@ -37,9 +55,11 @@
 //   - [XEP-0217] Simplified Encrypted Session Negotiation 0.1
 //   - [XEP-0200] Stanza Encryption 0.2
 //   - [XEP-0155] Stanza Session Negotiation 1.2
+//   - [XML-DSig] XML Signature Syntax and Processing (rsa-sha256, KeyValue)
 //
 // [XEP-0116]: https://xmpp.org/extensions/xep-0116.html
 // [XEP-0217]: https://xmpp.org/extensions/xep-0217.html
 // [XEP-0200]: https://xmpp.org/extensions/xep-0200.html
 // [XEP-0155]: https://xmpp.org/extensions/xep-0155.html
+// [XML-DSig]: https://www.w3.org/TR/xmldsig-core1/
 package transcript

@@ -83,21 +83,20 @@ var (
 // proof checks the decrypted identity plaintext of one party (digest §6.6,
 // §5.6 step 8.3-8.6): for method none it is mac_X itself; for key and hash
 // it is the key (or its fingerprint) and a signature over mac_X, which
-// macOf recomputes for the pubKey_X bytes. It returns the key that signed,
-// when the signature verified.
-func (t *Transcript) proof(step *Step, s *session, p party, plain []byte, macOf func(pubKey []byte) []byte) *rsa.PublicKey {
+// macOf recomputes for the pubKey_X bytes.
+func (t *Transcript) proof(step *Step, s *session, p party, plain []byte, macOf func(pubKey []byte) []byte) {
 	method := s.params[p.field]
 	if method == "" || method == esn.PubKeyNone {
 		want := macOf(nil)
 		step.check("mac_"+p.x+" (decrypted ID_"+p.x+")", b64(plain), hmac.Equal(plain, want),
 			"differs from "+p.macName+": a form was changed in transit (downgrade?)")
-		return nil
+		return
 	}
 	idName := "ID_" + p.x + " (" + p.field + " " + method + ")"
 	pr, err := esn.ParseIdentityProof(method, plain)
 	if err != nil {
 		step.add(idName, "", Failed, "the decrypted identity is no <KeyValue/> or <fingerprint/> and <SignatureValue/>: "+trimErr(err))
-		return nil
+		return
 	}
 	var (
 		pub    *rsa.PublicKey
@@ -123,7 +122,7 @@ func (t *Transcript) proof(step *Step, s *session, p party, plain []byte, macOf 
 		if pub == nil {
 			step.add("sign_"+p.x+" (SignatureValue)", fmt.Sprintf("%d bytes", len(pr.Signature)), NeedsKey,
 				"needs the public key with this fingerprint: esn decode --key FILE, or the key in the trust store")
-			return nil
+			return
 		}
 		step.add("pubKey_"+p.x+" (KeyValue)", keyDesc(pub), Info, note)
 	}
@@ -133,14 +132,12 @@ func (t *Transcript) proof(step *Step, s *session, p party, plain []byte, macOf 
 	switch {
 	case err == nil:
 		step.add("sign_"+p.x+" (SignatureValue)", "rsa-sha256 by "+KeyFingerprint(pub), OK, "verifies over mac_"+p.x+" = "+p.macName)
-		return pub
 	case errors.Is(err, pubkey.ErrBadSignature):
 		step.add("sign_"+p.x+" (SignatureValue)", "rsa-sha256 by "+KeyFingerprint(pub), Failed,
 			"does not verify over mac_"+p.x+" = "+p.macName+": the signature was altered, a form was changed in transit (downgrade?), or another key signed")
 	default:
 		step.add("sign_"+p.x+" (SignatureValue)", "", Failed, "the key cannot verify: "+trimErr(err))
 	}
-	return nil
 }
 
 // trimErr returns an error's text for a note.

@@ -97,7 +97,7 @@ func (t *Transcript) accept3(step *Step, s *session, f *esn.Form) {
 		}
 		s.k3 = kb
 		step.add("M_B = HMAC(KM_B, C_B | ID_B)", b64(mB), OK, "identity MAC, keys from K (3-message: no K_final)")
-		s.keyB = t.proof(step, s, partyB, plain, func(pubKey []byte) []byte {
+		t.proof(step, s, partyB, plain, func(pubKey []byte) []byte {
 			return s.suite.MacB(keys.SIGMA, s.na, s.nb, s.d, pubKey, s.formB, nil)
 		})
 		keys.Erase()
@@ -155,7 +155,7 @@ func (t *Transcript) complete3(step *Step, s *session, f *esn.Form) {
 			continue
 		}
 		step.add("M_A = HMAC(KM_A, C_A | ID_A)", b64(mA), OK, "identity MAC, keys from K (3-message)")
-		s.keyA = t.proof(step, s, partyA, plain, func(pubKey []byte) []byte {
+		t.proof(step, s, partyA, plain, func(pubKey []byte) []byte {
 			return s.suite.MacA(ka.SIGMA, s.na, s.nb, s.e, pubKey, s.formA, formA2)
 		})
 		s.dirs[0] = s.newDirection(ka, ca)

@@ -2,7 +2,6 @@ package transcript
 
 import (
 	"crypto/hmac"
-	"crypto/rsa"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -159,8 +158,6 @@ type session struct {
 	cbAfter crypt.Counter
 	idB     []byte
 	k3      []byte
-	// The keys whose signatures verified (public keys, for the output).
-	keyA, keyB *rsa.PublicKey
 
 	dirs  [2]*direction // [0] initiator -> responder, [1] back (rekey.go)
 	ended bool
@@ -605,7 +602,7 @@ func (t *Transcript) complete(step *Step, s *session, f *esn.Form) {
 			continue
 		}
 		step.add("M_A = HMAC(KM_A, C_A | ID_A)", b64(mA), OK, "identity MAC, provisory keys from K")
-		s.keyA = t.proof(step, s, partyA, plain, func(pubKey []byte) []byte {
+		t.proof(step, s, partyA, plain, func(pubKey []byte) []byte {
 			return s.suite.MacA(prov.SIGMA, s.na, s.nb, e, pubKey, s.formA, formA2)
 		})
 		prov.Erase()
@@ -653,7 +650,7 @@ func (t *Transcript) identity(step *Step, s *session, f *esn.Form) {
 			continue
 		}
 		step.add("M_B = HMAC(KM_B, C_B | ID_B)", b64(mB), OK, "identity MAC, final keys from K_final")
-		s.keyB = t.proof(step, s, partyB, plain, func(pubKey []byte) []byte {
+		t.proof(step, s, partyB, plain, func(pubKey []byte) []byte {
 			return s.suite.MacB(kbk.SIGMA, s.na, s.nb, s.d, pubKey, s.formB, formB2)
 		})
 		ca := s.ca.Add(crypt.Blocks(len(s.idA)))
