@@ -8,6 +8,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -71,10 +73,8 @@ func (s *archiveSession) close() {
 // connectArchive logs in (without presence: nothing is routed to this
 // client) for archive requests bounded by the command timeout.
 func (a *app) connectArchive(ctx context.Context) (*archiveSession, error) {
-	ctx, cancel := context.WithTimeout(ctx, a.s.Timeout)
-	conn, err := a.connect(ctx, nil)
+	conn, ctx, cancel, err := a.connectPEP(ctx)
 	if err != nil {
-		cancel()
 		return nil, err
 	}
 	return &archiveSession{conn: conn, c: archive.NewClient(conn), ctx: ctx, stop: cancel}, nil
@@ -111,6 +111,51 @@ func parseArchiveJID(flag, s string) (string, error) {
 		return "", usagef("%s %q is not a JID: %v", flag, s, err)
 	}
 	return j.String(), nil
+}
+
+// archiveRange is what --with, --start and --end select; an empty flag
+// leaves its field zero.
+type archiveRange struct {
+	with       string
+	start, end time.Time
+}
+
+func parseArchiveRange(with, start, end string) (archiveRange, error) {
+	var r archiveRange
+	var err error
+	if with != "" {
+		if r.with, err = parseArchiveJID("--with", with); err != nil {
+			return r, err
+		}
+	}
+	if start != "" {
+		if r.start, err = parseArchiveTime("--start", start); err != nil {
+			return r, err
+		}
+	}
+	if end != "" {
+		if r.end, err = parseArchiveTime("--end", end); err != nil {
+			return r, err
+		}
+	}
+	return r, nil
+}
+
+// openInput opens the FILE argument of a command that reads FILE or
+// standard input ("-" or none), and returns the name to give in errors.
+// Standard input must not be a terminal: then the error is onTerminal.
+func (a *app) openInput(args []string, onTerminal error) (io.ReadCloser, string, error) {
+	if len(args) == 1 && args[0] != "-" {
+		f, err := os.Open(args[0])
+		if err != nil {
+			return nil, "", usageErr(err)
+		}
+		return f, args[0], nil
+	}
+	if a.stdinIsTerminal() {
+		return nil, "", onTerminal
+	}
+	return io.NopCloser(a.stdin), "standard input", nil
 }
 
 // ownRecipients returns the account's own keys that are valid now and not

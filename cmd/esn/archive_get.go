@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/esn-project/esn/pkg/archive"
 	"github.com/esn-project/esn/pkg/xmltree"
@@ -47,10 +46,7 @@ undecrypted, for 'esn archive decrypt' later.`,
 			if raw && legacy {
 				return usagef("--raw does not decrypt: --allow-legacy has no effect with it")
 			}
-			if err := a.load(); err != nil {
-				return err
-			}
-			account, err := a.accountBare()
+			account, err := a.loadAccount()
 			if err != nil {
 				return err
 			}
@@ -98,18 +94,11 @@ its messages as 'esn archive get' does. No connection is made.`,
   esn archive decrypt --json < chat.xml`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var in io.Reader = a.stdin
-			name := "standard input"
-			if len(args) == 1 && args[0] != "-" {
-				f, err := os.Open(args[0])
-				if err != nil {
-					return usageErr(err)
-				}
-				defer f.Close()
-				in, name = f, args[0]
-			} else if a.stdinIsTerminal() {
-				return usagef("esn archive decrypt reads a collection from FILE or standard input, not a terminal")
+			in, name, err := a.openInput(args, usagef("esn archive decrypt reads a collection from FILE or standard input, not a terminal"))
+			if err != nil {
+				return err
 			}
+			defer in.Close()
 			data, err := io.ReadAll(io.LimitReader(in, archiveMaxXMLInput+1))
 			if err != nil {
 				return fmt.Errorf("%s: %w", name, err)
@@ -125,10 +114,7 @@ its messages as 'esn archive get' does. No connection is made.`,
 			if err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}
-			if err := a.load(); err != nil {
-				return err
-			}
-			account, err := a.accountBare()
+			account, err := a.loadAccount()
 			if err != nil {
 				return err
 			}

@@ -25,27 +25,14 @@ gives the --after value for the next ones.`,
   esn archive list --json --start 2024-05-01T00:00:00Z | jq -r .start`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var q archive.Query
-			var err error
-			if with != "" {
-				if q.With, err = parseArchiveJID("--with", with); err != nil {
-					return err
-				}
-			}
 			if exact && with == "" {
 				return usagef("--exact needs --with")
 			}
-			q.ExactMatch = exact
-			if start != "" {
-				if q.Start, err = parseArchiveTime("--start", start); err != nil {
-					return err
-				}
+			r, err := parseArchiveRange(with, start, end)
+			if err != nil {
+				return err
 			}
-			if end != "" {
-				if q.End, err = parseArchiveTime("--end", end); err != nil {
-					return err
-				}
-			}
+			q := archive.Query{With: r.with, Start: r.start, End: r.end, ExactMatch: exact}
 			if max < 1 || max > 100000 {
 				return usagef("--max must be between 1 and 100000")
 			}

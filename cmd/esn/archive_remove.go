@@ -30,24 +30,11 @@ Removing nothing is an error (exit 69).`,
   esn archive remove --all`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var q archive.RemoveQuery
-			var err error
-			if with != "" {
-				if q.With, err = parseArchiveJID("--with", with); err != nil {
-					return err
-				}
+			r, err := parseArchiveRange(with, start, end)
+			if err != nil {
+				return err
 			}
-			if start != "" {
-				if q.Start, err = parseArchiveTime("--start", start); err != nil {
-					return err
-				}
-			}
-			if end != "" {
-				if q.End, err = parseArchiveTime("--end", end); err != nil {
-					return err
-				}
-			}
-			q.ExactMatch, q.Open, q.All = exact, open, all
+			q := archive.RemoveQuery{With: r.with, Start: r.start, End: r.end, ExactMatch: exact, Open: open, All: all}
 			switch {
 			case exact && with == "":
 				return usagef("--exact needs --with")

@@ -3,8 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
-	"os"
 
 	"github.com/esn-project/esn/pkg/archive"
 	"github.com/spf13/cobra"
@@ -44,19 +42,12 @@ logging mode the input does not show are refused unless
 			if chunk < 1 || chunk > 1000 {
 				return usagef("--chunk must be between 1 and 1000")
 			}
-			var in io.Reader = a.stdin
-			name := "standard input"
-			if len(args) == 1 && args[0] != "-" {
-				f, err := os.Open(args[0])
-				if err != nil {
-					return usageErr(err)
-				}
-				defer f.Close()
-				in, name = f, args[0]
-			} else if a.stdinIsTerminal() {
-				return withHint(usagef("esn archive save reads JSON lines from FILE or standard input, not a terminal"),
-					"esn receive --json > session.jsonl; esn archive save session.jsonl")
+			in, name, err := a.openInput(args, withHint(usagef("esn archive save reads JSON lines from FILE or standard input, not a terminal"),
+				"esn receive --json > session.jsonl; esn archive save session.jsonl"))
+			if err != nil {
+				return err
 			}
+			defer in.Close()
 			msgs, st, err := archive.ReadEvents(in)
 			if err != nil {
 				return fmt.Errorf("%s: %w", name, err)

@@ -11,25 +11,12 @@ import (
 
 	"github.com/esn-project/esn/pkg/archive"
 	"github.com/esn-project/esn/pkg/transport"
-	"github.com/rogpeppe/go-internal/testscript"
 )
 
 // TestArchiveScripts runs the usage scripts of esn archive in
-// testdata/archive/*.txt (no server needed).
-func TestArchiveScripts(t *testing.T) {
-	testscript.Run(t, testscript.Params{
-		Dir:                 "testdata/archive",
-		RequireExplicitExec: true,
-		Setup: func(e *testscript.Env) error {
-			e.Setenv("HOME", e.WorkDir)
-			return nil
-		},
-		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"exitcode":   cmdExitCode,
-			"closedport": cmdClosedPort,
-		},
-	})
-}
+// testdata/archive/*.txt (no server needed), with the commands of
+// runScripts.
+func TestArchiveScripts(t *testing.T) { runScripts(t, "testdata/archive", nil) }
 
 func TestArchiveExitCodes(t *testing.T) {
 	for i, tc := range []struct {

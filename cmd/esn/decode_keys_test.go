@@ -17,13 +17,12 @@ import (
 	"github.com/esn-project/esn/pkg/crypt"
 	"github.com/esn-project/esn/pkg/esn"
 	"github.com/esn-project/esn/pkg/pubkey"
-	"github.com/esn-project/esn/pkg/xmltree"
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
 // TestDecodeScripts runs the scripts of esn decode on public-key sessions
 // in testdata/decode/*.txt (no server needed). Besides the commands of
-// TestScripts they have:
+// runScripts they have:
 //
 //	mkkeycapture [-four] [-badsig] CAPTURE KEYLOG ALICEPEM BOBPEM BODY...
 //	    record an in-memory public-key session between alice@localhost and
@@ -35,18 +34,7 @@ import (
 //	    bob's public key (PEM; the same keys for every call). -badsig makes
 //	    bob's signatures invalid (one bit flipped).
 func TestDecodeScripts(t *testing.T) {
-	testscript.Run(t, testscript.Params{
-		Dir:                 "testdata/decode",
-		RequireExplicitExec: true,
-		Setup: func(e *testscript.Env) error {
-			e.Setenv("HOME", e.WorkDir)
-			return nil
-		},
-		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"exitcode":     cmdExitCode,
-			"mkkeycapture": cmdMkKeyCapture,
-		},
-	})
+	runScripts(t, "testdata/decode", map[string]scriptCmd{"mkkeycapture": cmdMkKeyCapture})
 }
 
 var (
@@ -163,66 +151,22 @@ func recordKeyedSession(keys [2]*rsa.PrivateKey, four, badSig bool, bodies []str
 	if err != nil {
 		return "", "", err
 	}
-	var tr strings.Builder
-	deliver := func(from *esn.Manager, sts []*xmltree.Element) error {
-		type hop struct {
-			to *esn.Manager
-			st *xmltree.Element
-		}
-		other := map[*esn.Manager]*esn.Manager{a: b, b: a}
-		var q []hop
-		for _, s := range sts {
-			q = append(q, hop{other[from], s})
-		}
-		for len(q) > 0 {
-			h := q[0]
-			q = q[1:]
-			dir := "SEND"
-			if h.to == a {
-				dir = "RECV"
-			}
-			fmt.Fprintf(&tr, "%s: %s\n", dir, h.st)
-			st, err := xmltree.Parse([]byte(h.st.String()), xmltree.Limits{})
-			if err != nil {
-				return err
-			}
-			out, err := h.to.Receive(st)
-			if err != nil {
-				return err
-			}
-			for _, s := range out.Send {
-				q = append(q, hop{other[h.to], s})
-			}
-		}
-		return nil
-	}
-	thread, out, err := a.Initiate("bob@localhost", esn.InitiateOptions{})
+	r := &memSession{alice: a, bob: b}
+	thread, err := r.initiate()
 	if err != nil {
-		return "", "", err
-	}
-	tr.WriteString("esn: connected as alice@localhost/a\n")
-	if err := deliver(a, out.Send); err != nil {
 		return "", "", err
 	}
 	if badSig {
 		// Alice refused bob's identity: the capture ends there.
-		return tr.String(), kl.String(), nil
+		return r.trace.String(), kl.String(), nil
 	}
 	for _, body := range bodies {
-		out, err := a.EncryptBody(thread, body)
-		if err != nil {
-			return "", "", err
-		}
-		if err := deliver(a, out.Send); err != nil {
+		if err := r.send(a, thread, body); err != nil {
 			return "", "", err
 		}
 	}
-	out, err = a.Terminate(thread)
-	if err != nil {
+	if err := r.terminate(thread); err != nil {
 		return "", "", err
 	}
-	if err := deliver(a, out.Send); err != nil {
-		return "", "", err
-	}
-	return tr.String(), kl.String(), nil
+	return r.trace.String(), kl.String(), nil
 }

@@ -45,6 +45,24 @@ func runESN(t *testing.T, env map[string]string, args ...string) result {
 	return r
 }
 
+// connectApp logs in as an in-process esn with exactly the environment env
+// would, answering disco#info like a running esn, without a command. The
+// caller closes the connection.
+func connectApp(ctx context.Context, t *testing.T, env map[string]string) *transport.Conn {
+	t.Helper()
+	a := &app{stdin: strings.NewReader(""), stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{},
+		getenv: func(k string) string { return env[k] }}
+	a.ui = newUI(a.stdout, a.stderr, false, false, true)
+	if err := a.load(); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := a.connect(ctx, nil)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	return conn
+}
+
 // baseEnv is the environment that logs in as user on srv with STARTTLS
 // verified against the test CA.
 func baseEnv(srv *serverEnv, user string) map[string]string {
@@ -178,18 +196,9 @@ func TestIntegrationESNAnswersDisco(t *testing.T) {
 	bob := dialPeer(t, srv, "bob", "")
 	env := baseEnv(srv, "alice")
 	env["HOME"] = t.TempDir()
-	a := &app{stdin: strings.NewReader(""), stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{},
-		getenv: func(k string) string { return env[k] }}
-	a.ui = newUI(a.stdout, a.stderr, false, false, true)
-	if err := a.load(); err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conn, err := a.connect(ctx, nil)
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
+	conn := connectApp(ctx, t, env)
 	defer conn.Close()
 	info, err := bob.DiscoInfo(ctx, conn.LocalJID())
 	if err != nil {

@@ -153,6 +153,36 @@ func (a *app) accountBare() (string, error) {
 	return acct.Bare().String(), nil
 }
 
+// loadAccount loads the settings and returns the account's bare JID.
+func (a *app) loadAccount() (string, error) {
+	if err := a.load(); err != nil {
+		return "", err
+	}
+	return a.accountBare()
+}
+
+// loadTrustDB is loadAccount, then returns the account's trust store.
+func (a *app) loadTrustDB() (*trustDB, error) {
+	account, err := a.loadAccount()
+	if err != nil {
+		return nil, err
+	}
+	return &trustDB{a: a, account: account}, nil
+}
+
+// loadKeystore is loadAccount, then opens the account key directory.
+func (a *app) loadKeystore() (string, *pubkey.Keystore, error) {
+	account, err := a.loadAccount()
+	if err != nil {
+		return "", nil, err
+	}
+	ks, err := a.openKeystore()
+	if err != nil {
+		return "", nil, err
+	}
+	return account, ks, nil
+}
+
 // localKey returns the key named by fpArg, or the current one.
 func localKey(ks *pubkey.Keystore, account, fpArg string) (*pubkey.LocalKey, error) {
 	if fpArg == "" {
@@ -194,24 +224,15 @@ publishes and signs with.`,
 			if days < 1 {
 				return usagef("--days must be positive")
 			}
-			if err := a.load(); err != nil {
-				return err
-			}
-			account, err := a.accountBare()
+			account, ks, err := a.loadKeystore()
 			if err != nil {
 				return err
 			}
-			ks, err := a.openKeystore()
+			pass, err := a.newKeyPassphrase(noPass)
 			if err != nil {
 				return err
 			}
-			var pass []byte
-			if !noPass {
-				if pass, err = a.keyPassphrase(); err != nil {
-					return err
-				}
-				defer clear(pass)
-			}
+			defer clear(pass)
 			a.ui.infof("generating a %d-bit RSA key for %s", bits, account)
 			priv, err := pubkey.GenerateKey(rand.Reader, bits)
 			if err != nil {
@@ -258,10 +279,7 @@ generated one, valid from now for --days days.`,
 			if days < 1 {
 				return usagef("--days must be positive")
 			}
-			if err := a.load(); err != nil {
-				return err
-			}
-			account, err := a.accountBare()
+			account, err := a.loadAccount()
 			if err != nil {
 				return err
 			}
@@ -278,13 +296,11 @@ generated one, valid from now for --days days.`,
 			if err != nil {
 				return err
 			}
-			var pass []byte
-			if !noPass {
-				if pass, err = a.keyPassphrase(); err != nil {
-					return err
-				}
-				defer clear(pass)
+			pass, err := a.newKeyPassphrase(noPass)
+			if err != nil {
+				return err
 			}
+			defer clear(pass)
 			return a.addLocalKey(ks, account, priv, days, pass)
 		},
 	}
@@ -323,14 +339,7 @@ private key file yourself (umask 077).`,
   (umask 077; esn keys export --private > key.pem)`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := a.load(); err != nil {
-				return err
-			}
-			account, err := a.accountBare()
-			if err != nil {
-				return err
-			}
-			ks, err := a.openKeystore()
+			account, ks, err := a.loadKeystore()
 			if err != nil {
 				return err
 			}
@@ -363,7 +372,8 @@ private key file yourself (umask 077).`,
 	return c
 }
 
-// connectPEP connects for a PEP operation, with the command timeout.
+// connectPEP logs in for requests bounded by the command timeout (PEP
+// operations here; connectArchive builds on it).
 func (a *app) connectPEP(ctx context.Context) (*transport.Conn, context.Context, context.CancelFunc, error) {
 	ctx, cancel := context.WithTimeout(ctx, a.s.Timeout)
 	conn, err := a.connect(ctx, nil)
@@ -402,14 +412,7 @@ to contacts with a presence subscription.`,
 			if err := checkAccess(access); err != nil {
 				return err
 			}
-			if err := a.load(); err != nil {
-				return err
-			}
-			account, err := a.accountBare()
-			if err != nil {
-				return err
-			}
-			ks, err := a.openKeystore()
+			account, ks, err := a.loadKeystore()
 			if err != nil {
 				return err
 			}
@@ -455,14 +458,7 @@ which are published on the account's PEP node (esn connects to find out,
 unless --local). A published key that is not stored here is listed too.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := a.load(); err != nil {
-				return err
-			}
-			account, err := a.accountBare()
-			if err != nil {
-				return err
-			}
-			ks, err := a.openKeystore()
+			account, ks, err := a.loadKeystore()
 			if err != nil {
 				return err
 			}
@@ -476,20 +472,17 @@ unless --local). A published key that is not stored here is listed too.`,
 				if err != nil {
 					return err
 				}
-				items, err := conn.PEPFetch(ctx, jid.JID{}, pubkey.Node)
+				items, err := fetchKeys(ctx, conn, jid.JID{})
 				conn.Close()
 				cancel()
-				if err != nil && !errors.Is(err, &transport.StanzaError{Condition: "item-not-found"}) {
+				if err != nil {
 					return err
 				}
 				for _, it := range items {
-					if it.Payload == nil {
-						continue
-					}
-					if k, err := pubkey.ParsePublicKey(it.Payload); err == nil {
-						published = append(published, k)
+					if it.Err == nil {
+						published = append(published, it.Key)
 					} else {
-						a.ui.warnf("published item %q does not parse: %v", it.ID, err)
+						a.ui.warnf("published item %q does not parse: %v", it.ItemID, it.Err)
 					}
 				}
 			}
@@ -542,14 +535,7 @@ fetch, or before a keyed session) then refuse it.`,
 			if err := checkAccess(access); err != nil {
 				return err
 			}
-			if err := a.load(); err != nil {
-				return err
-			}
-			account, err := a.accountBare()
-			if err != nil {
-				return err
-			}
-			ks, err := a.openKeystore()
+			account, ks, err := a.loadKeystore()
 			if err != nil {
 				return err
 			}
@@ -578,16 +564,13 @@ fetch, or before a keyed session) then refuse it.`,
 				return err
 			}
 			// Retract the key wherever it is published on our node.
-			items, err := conn.PEPFetch(ctx, jid.JID{}, pubkey.Node)
-			if err != nil && !errors.Is(err, &transport.StanzaError{Condition: "item-not-found"}) {
+			items, err := fetchKeys(ctx, conn, jid.JID{})
+			if err != nil {
 				return err
 			}
 			for _, it := range items {
-				if it.Payload == nil {
-					continue
-				}
-				if k, err := pubkey.ParsePublicKey(it.Payload); err == nil && pubkey.SameKey(k.Key, lk.Public.Key) {
-					if err := conn.PEPRetract(ctx, pubkey.Node, it.ID); err != nil {
+				if it.Err == nil && pubkey.SameKey(it.Key.Key, lk.Public.Key) {
+					if err := conn.PEPRetract(ctx, pubkey.Node, it.ItemID); err != nil {
 						return err
 					}
 				}
@@ -618,14 +601,11 @@ fingerprint with JID out of band, then esn keys trust JID FINGERPRINT).
 Exits 69 when JID publishes no key, 77 when every published key is refused.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			peer, err := jid.Parse(args[0])
+			peer, err := parseJIDArg(args[0])
 			if err != nil {
-				return usagef("%q is not a JID: %v", args[0], err)
-			}
-			if err := a.load(); err != nil {
 				return err
 			}
-			account, err := a.accountBare()
+			t, err := a.loadTrustDB()
 			if err != nil {
 				return err
 			}
@@ -635,7 +615,6 @@ Exits 69 when JID publishes no key, 77 when every published key is refused.`,
 			}
 			defer cancel()
 			defer conn.Close()
-			t := &trustDB{a: a, account: account}
 			keys, err := a.fetchPeerKeys(ctx, conn, t, peer)
 			if err != nil {
 				return err
@@ -704,23 +683,19 @@ presented in a failed negotiation. Compare the fingerprint with JID over a
 channel you trust first: that comparison is what makes the key trustworthy.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			peer, err := jid.Parse(args[0])
+			peer, err := parseJIDArg(args[0])
 			if err != nil {
-				return usagef("%q is not a JID: %v", args[0], err)
+				return err
 			}
 			fp, err := parseFingerprintArg(args[1])
 			if err != nil {
 				return err
 			}
-			if err := a.load(); err != nil {
-				return err
-			}
-			account, err := a.accountBare()
+			t, err := a.loadTrustDB()
 			if err != nil {
 				return err
 			}
 			bare := peer.Bare().String()
-			t := &trustDB{a: a, account: account}
 			keys, err := t.peerKeys(bare)
 			if err != nil {
 				return err
@@ -761,7 +736,7 @@ channel you trust first: that comparison is what makes the key trustworthy.`,
 					rec.JIDs = append(rec.JIDs, bare)
 				}
 				pk.data.TOFU = false
-				return putRecord(tx, account, rec, pk.data)
+				return putRecord(tx, t.account, rec, pk.data)
 			})
 			if err != nil {
 				return err
@@ -783,9 +758,9 @@ func newKeysUntrustCmd(a *app) *cobra.Command {
 		Short: "Stop trusting a contact's key (or all of its keys)",
 		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			peer, err := jid.Parse(args[0])
+			peer, err := parseJIDArg(args[0])
 			if err != nil {
-				return usagef("%q is not a JID: %v", args[0], err)
+				return err
 			}
 			var fp *pubkey.Fingerprint
 			if len(args) == 2 {
@@ -795,15 +770,11 @@ func newKeysUntrustCmd(a *app) *cobra.Command {
 				}
 				fp = &f
 			}
-			if err := a.load(); err != nil {
-				return err
-			}
-			account, err := a.accountBare()
+			t, err := a.loadTrustDB()
 			if err != nil {
 				return err
 			}
 			bare := peer.Bare().String()
-			t := &trustDB{a: a, account: account}
 			keys, err := t.peerKeys(bare)
 			if err != nil {
 				return err
@@ -816,7 +787,7 @@ func newKeysUntrustCmd(a *app) *cobra.Command {
 					}
 					rec := pk.rec
 					rec.Verified = false
-					if err := putRecord(tx, account, rec, pk.data); err != nil {
+					if err := putRecord(tx, t.account, rec, pk.data); err != nil {
 						return err
 					}
 					n++

@@ -127,40 +127,24 @@ type trustDB struct {
 func (t *trustDB) update(fn func(*store.Tx) error) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	db, err := t.a.openStore()
-	if err != nil {
-		return err
-	}
-	err = db.Update(fn)
-	if cerr := db.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return store.Opener(t.a.openStore).Update(fn)
 }
 
+// peerKeys returns the stored keys associated with the bare JID peer.
 func (t *trustDB) peerKeys(peer string) ([]*peerKey, error) {
-	var out []*peerKey
-	err := t.update(func(tx *store.Tx) error {
-		recs, err := tx.KeysForJID(t.account, peer)
-		if err != nil {
-			return err
-		}
-		for _, r := range recs {
-			pk, err := decodePeerKey(r)
-			if err != nil {
-				return err
-			}
-			out = append(out, pk)
-		}
-		return nil
-	})
-	return out, err
+	return t.keys(func(tx *store.Tx) ([]store.TrustedKey, error) { return tx.KeysForJID(t.account, peer) })
 }
 
+// allKeys returns every stored key of the account.
 func (t *trustDB) allKeys() ([]*peerKey, error) {
+	return t.keys(func(tx *store.Tx) ([]store.TrustedKey, error) { return tx.Keys(t.account) })
+}
+
+// keys decodes the records that list reads.
+func (t *trustDB) keys(list func(*store.Tx) ([]store.TrustedKey, error)) ([]*peerKey, error) {
 	var out []*peerKey
 	err := t.update(func(tx *store.Tx) error {
-		recs, err := tx.Keys(t.account)
+		recs, err := list(tx)
 		if err != nil {
 			return err
 		}
@@ -278,10 +262,8 @@ type fetchedKey struct {
 // marked. A peer without a key node has no keys.
 func (a *app) fetchPeerKeys(ctx context.Context, conn *transport.Conn, t *trustDB, peer jid.JID) ([]fetchedKey, error) {
 	bare := peer.Bare().String()
-	items, err := conn.PEPFetch(ctx, peer.Bare(), pubkey.Node)
+	out, err := fetchKeys(ctx, conn, peer.Bare())
 	switch {
-	case errors.Is(err, &transport.StanzaError{Condition: "item-not-found"}):
-		items = nil
 	case errors.Is(err, &transport.StanzaError{Condition: "forbidden"}), errors.Is(err, &transport.StanzaError{Condition: "not-authorized"}):
 		return nil, withHint(err, "%s publishes its keys to contacts only (access model presence); a presence subscription is needed", bare)
 	case err != nil:
@@ -302,18 +284,11 @@ func (a *app) fetchPeerKeys(ctx context.Context, conn *transport.Conn, t *trustD
 	} else if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
-	var out []fetchedKey
 	var signers []*pubkey.PublicKey
-	for _, it := range items {
-		fk := fetchedKey{ItemID: it.ID}
-		if it.Payload == nil {
-			continue
-		}
-		fk.Key, fk.Err = pubkey.ParsePublicKey(it.Payload)
+	for _, fk := range out {
 		if fk.Err == nil {
 			signers = append(signers, fk.Key)
 		}
-		out = append(out, fk)
 	}
 	now := time.Now()
 	for i := range out {
@@ -333,6 +308,29 @@ func (a *app) fetchPeerKeys(ctx context.Context, conn *transport.Conn, t *trustD
 	}
 	for _, pk := range revoked {
 		a.ui.warnf("%s revoked key %s on %s", bare, pk.print, pubkey.FormatTime(*pk.data.Revoked))
+	}
+	return out, nil
+}
+
+// fetchKeys fetches and parses the items of owner's key node (XEP-0189
+// §3), the account's own for the zero JID; Err is set for an item that
+// does not parse. A missing node has no keys.
+func fetchKeys(ctx context.Context, conn *transport.Conn, owner jid.JID) ([]fetchedKey, error) {
+	items, err := conn.PEPFetch(ctx, owner, pubkey.Node)
+	if errors.Is(err, &transport.StanzaError{Condition: "item-not-found"}) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []fetchedKey
+	for _, it := range items {
+		if it.Payload == nil {
+			continue
+		}
+		fk := fetchedKey{ItemID: it.ID}
+		fk.Key, fk.Err = pubkey.ParsePublicKey(it.Payload)
+		out = append(out, fk)
 	}
 	return out, nil
 }
@@ -549,9 +547,13 @@ func (a *app) stdinIsTerminal() bool {
 	return ok && term.IsTerminal(f)
 }
 
-// keyPassphrase returns the passphrase for a new key: ESN_KEY_PASSPHRASE,
-// else (on a terminal) one typed twice, else none.
-func (a *app) keyPassphrase() ([]byte, error) {
+// newKeyPassphrase returns the passphrase for a new key: none with
+// --no-passphrase (noPass), else ESN_KEY_PASSPHRASE, else (on a terminal)
+// one typed twice, else none.
+func (a *app) newKeyPassphrase(noPass bool) ([]byte, error) {
+	if noPass {
+		return nil, nil
+	}
 	if p := a.getenv(envKeyPassphrase); p != "" {
 		return []byte(p), nil
 	}

@@ -39,15 +39,8 @@ group 5 (1536 bits) is offered only when listed. The responder chooses.`,
   esn negotiate --keep bob@example.org < notes.txt`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			target, err := jid.Parse(args[0])
+			target, prefs, err := a.sessionArgs(args[0], &sf, &oss)
 			if err != nil {
-				return usagef("%q is not a JID: %v", args[0], err)
-			}
-			prefs, err := sf.preferences()
-			if err != nil {
-				return err
-			}
-			if err := oss.apply(a, &prefs); err != nil {
 				return err
 			}
 			if err := a.load(); err != nil {
@@ -63,21 +56,11 @@ group 5 (1536 bits) is offered only when listed. The responder chooses.`,
 }
 
 func (a *app) negotiate(ctx context.Context, target jid.JID, sf sessionFlags, prefs esn.Preferences, keep bool) error {
-	peerBare := target.Bare().String()
-	l, err := a.startSession(ctx, sessionConfig{
-		flags:  sf,
-		prefs:  prefs,
-		quiet:  true,
-		accept: func(bare string) bool { return strings.EqualFold(bare, peerBare) },
-	})
+	l, thread, neg, err := a.negotiateWith(ctx, target, sf, prefs)
 	if err != nil {
 		return err
 	}
 	defer l.close()
-	thread, neg, err := l.negotiate(ctx, target)
-	if err != nil {
-		return err
-	}
 	if !a.flags.json {
 		p := neg.Params
 		a.ui.printf("peer:       %s\nthread:     %s\nprofile:    %s\ngroup:      %d\ncipher:     %s\nhash:       %s\nstanzas:    %s\nrekey_freq: %d\nlogging:    %s\nSAS:        %s\nverified:   %v\n",
@@ -86,15 +69,9 @@ func (a *app) negotiate(ctx context.Context, target jid.JID, sf sessionFlags, pr
 	n := 0
 	if keep {
 		n, err = l.sendLines(ctx, thread, a.readLines())
-		if err != nil {
-			if ferr := l.finish(thread); ferr != nil {
-				a.ui.infof("%v", ferr)
-			}
-			return l.explainSessionError(err, n)
-		}
 	}
-	if err := l.finish(thread); err != nil {
-		return l.explainSessionError(err, n)
+	if err := l.end(thread, n, err); err != nil {
+		return err
 	}
 	a.ui.infof("session terminated and acknowledged")
 	return nil

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"strings"
 	"testing"
 	"time"
 
@@ -20,18 +18,9 @@ func TestIntegrationDirectKeyRequest(t *testing.T) {
 	srv := integrationServer(t)
 	dir := t.TempDir()
 	env := sessionEnv(srv, "alice", dir)
-	a := &app{stdin: strings.NewReader(""), stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{},
-		getenv: func(k string) string { return env[k] }}
-	a.ui = newUI(a.stdout, a.stderr, false, false, true)
-	if err := a.load(); err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conn, err := a.connect(ctx, nil)
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
+	conn := connectApp(ctx, t, env)
 	defer conn.Close()
 	bob := dialPeer(t, srv, "bob", "")
 
@@ -44,7 +33,7 @@ func TestIntegrationDirectKeyRequest(t *testing.T) {
 	}
 
 	// No key yet: item-not-found, not service-unavailable (we support it).
-	_, err = request()
+	_, err := request()
 	if !errors.Is(err, &transport.StanzaError{Condition: "item-not-found"}) {
 		t.Fatalf("request before any key: got %v, want item-not-found", err)
 	}

@@ -54,15 +54,8 @@ online contact still gets an ordinary session.`,
   esn send --offline bob@example.org 'read this when you are back'`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			target, err := jid.Parse(args[0])
+			target, prefs, err := a.sessionArgs(args[0], &sf, &oss)
 			if err != nil {
-				return usagef("%q is not a JID: %v", args[0], err)
-			}
-			prefs, err := sf.preferences()
-			if err != nil {
-				return err
-			}
-			if err := oss.apply(a, &prefs); err != nil {
 				return err
 			}
 			if lines && len(args) > 1 {
@@ -91,6 +84,32 @@ online contact still gets an ordinary session.`,
 	c.Flags().BoolVar(&lines, "lines", false, "send each line of stdin as its own message as it arrives")
 	c.Flags().BoolVar(&offlineOK, "offline", false, "if the contact is offline, use an offline encrypted session (XEP-0187; see esn offline)")
 	return c
+}
+
+// parseJIDArg reads a JID argument.
+func parseJIDArg(s string) (jid.JID, error) {
+	j, err := jid.Parse(s)
+	if err != nil {
+		return jid.JID{}, usagef("%q is not a JID: %v", s, err)
+	}
+	return j, nil
+}
+
+// sessionArgs reads the JID argument and the session flags of esn send and
+// esn negotiate.
+func (a *app) sessionArgs(arg string, sf *sessionFlags, oss *ossFlag) (jid.JID, esn.Preferences, error) {
+	target, err := parseJIDArg(arg)
+	if err != nil {
+		return jid.JID{}, esn.Preferences{}, err
+	}
+	prefs, err := sf.preferences()
+	if err != nil {
+		return jid.JID{}, esn.Preferences{}, err
+	}
+	if err := oss.apply(a, &prefs); err != nil {
+		return jid.JID{}, esn.Preferences{}, err
+	}
+	return target, prefs, nil
 }
 
 // messageBody returns the message of `esn send`: the arguments, or stdin.
@@ -123,22 +142,11 @@ func newLineScanner(r io.Reader) *bufio.Scanner {
 // send negotiates with target, sends the message (or the lines of stdin),
 // terminates and waits for the acknowledgement.
 func (a *app) send(ctx context.Context, target jid.JID, sf sessionFlags, prefs esn.Preferences, lines bool, body string) error {
-	peerBare := target.Bare().String()
-	l, err := a.startSession(ctx, sessionConfig{
-		flags: sf,
-		prefs: prefs,
-		quiet: true,
-		// Only the peer's own simultaneous request (tie-break).
-		accept: func(bare string) bool { return strings.EqualFold(bare, peerBare) },
-	})
+	l, thread, neg, err := a.negotiateWith(ctx, target, sf, prefs)
 	if err != nil {
 		return err
 	}
 	defer l.close()
-	thread, neg, err := l.negotiate(ctx, target)
-	if err != nil {
-		return err
-	}
 	n := 0
 	if lines {
 		n, err = l.sendLines(ctx, thread, a.readLines())
@@ -149,20 +157,54 @@ func (a *app) send(ctx context.Context, target jid.JID, sf sessionFlags, prefs e
 			l.reportSent(thread, body)
 		}
 	}
-	if err != nil {
-		if ferr := l.finish(thread); ferr != nil {
-			a.ui.infof("%v", ferr)
-		}
-		return l.explainSessionError(err, n)
-	}
-	if err := l.finish(thread); err != nil {
-		return l.explainSessionError(err, n)
+	if err := l.end(thread, n, err); err != nil {
+		return err
 	}
 	a.ui.noticef("sent %d message(s) to %s; the peer acknowledged the end of the session", n, neg.Peer)
 	if a.flags.json {
 		_ = a.ui.emitJSON(map[string]any{"event": "done", "peer": neg.Peer, "thread": thread, "messages": n, "acknowledged": true, "time": now()})
 	}
 	return nil
+}
+
+// negotiateWith starts a session that accepts no request but target's own
+// simultaneous one (the tie-break), and negotiates it with target. The
+// caller closes the session.
+func (a *app) negotiateWith(ctx context.Context, target jid.JID, sf sessionFlags, prefs esn.Preferences) (*liveSession, string, esn.NegotiatedEvent, error) {
+	peerBare := target.Bare().String()
+	l, err := a.startSession(ctx, sessionConfig{
+		flags:  sf,
+		prefs:  prefs,
+		quiet:  true,
+		accept: func(bare string) bool { return strings.EqualFold(bare, peerBare) },
+	})
+	if err != nil {
+		return nil, "", esn.NegotiatedEvent{}, err
+	}
+	thread, neg, err := l.negotiate(ctx, target)
+	if err != nil {
+		l.close()
+		return nil, "", esn.NegotiatedEvent{}, err
+	}
+	return l, thread, neg, nil
+}
+
+// end terminates the session on thread and waits for the peer's
+// acknowledgement, after n messages were sent; err is the failure that
+// stopped the sending, if any, and takes precedence over one of ending.
+func (l *liveSession) end(thread string, n int, err error) error {
+	ferr := l.finish(thread)
+	switch {
+	case err != nil:
+		if ferr != nil {
+			l.a.ui.infof("%v", ferr)
+		}
+	case ferr != nil:
+		err = ferr
+	default:
+		return nil
+	}
+	return l.explainSessionError(err, n)
 }
 
 // negotiate finds the peer's client and negotiates a session with it.

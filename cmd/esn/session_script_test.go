@@ -16,7 +16,7 @@ import (
 
 // TestSessionScripts runs the scripts of the session commands in
 // testdata/session/*.txt (no server needed). Besides the commands of
-// TestScripts they have:
+// runScripts they have:
 //
 //	mkcapture [-badkey] [-rekey] [-badrekey] CAPTURE KEYLOG BODY...
 //	    record an in-memory session between alice and bob (XEP-0217, group
@@ -26,20 +26,7 @@ import (
 //	    re-keys after the first BODY and bob answers "ack" after the last;
 //	    -badrekey also corrupts the logged secret of alice's re-key.
 func TestSessionScripts(t *testing.T) {
-	testscript.Run(t, testscript.Params{
-		Dir:                 "testdata/session",
-		RequireExplicitExec: true,
-		Setup: func(e *testscript.Env) error {
-			e.Setenv("HOME", e.WorkDir)
-			return nil
-		},
-		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"exitcode":   cmdExitCode,
-			"closedport": cmdClosedPort,
-			"mode":       cmdMode,
-			"mkcapture":  cmdMkCapture,
-		},
-	})
+	runScripts(t, "testdata/session", map[string]scriptCmd{"mkcapture": cmdMkCapture})
 }
 
 // captureOpts are the options of mkcapture.
@@ -101,79 +88,103 @@ func recordSession(bodies []string, o captureOpts) (string, string, error) {
 	if err != nil {
 		return "", "", err
 	}
-	var tr strings.Builder
-	deliver := func(from *esn.Manager, sts []*xmltree.Element) error {
-		type hop struct {
-			to *esn.Manager
-			st *xmltree.Element
-		}
-		other := map[*esn.Manager]*esn.Manager{a: b, b: a}
-		var q []hop
-		for _, s := range sts {
-			q = append(q, hop{other[from], s})
-		}
-		for len(q) > 0 {
-			h := q[0]
-			q = q[1:]
-			dir := "SEND"
-			if h.to == a {
-				dir = "RECV"
-			}
-			fmt.Fprintf(&tr, "%s: %s\n", dir, h.st)
-			st, err := xmltree.Parse([]byte(h.st.String()), xmltree.Limits{})
-			if err != nil {
-				return err
-			}
-			out, err := h.to.Receive(st)
-			if err != nil {
-				return err
-			}
-			for _, s := range out.Send {
-				q = append(q, hop{other[h.to], s})
-			}
-		}
-		return nil
-	}
-	thread, out, err := a.Initiate("bob@localhost", esn.InitiateOptions{})
+	r := &memSession{alice: a, bob: b}
+	thread, err := r.initiate()
 	if err != nil {
 		return "", "", err
 	}
-	tr.WriteString("esn: connected as alice@localhost/a\n")
-	if err := deliver(a, out.Send); err != nil {
-		return "", "", err
-	}
 	for i, body := range bodies {
-		out, err := a.EncryptBody(thread, body)
-		if err != nil {
-			return "", "", err
-		}
-		if err := deliver(a, out.Send); err != nil {
+		if err := r.send(a, thread, body); err != nil {
 			return "", "", err
 		}
 		if o.rekey && i == 0 {
-			if out, err = a.Rekey(thread); err != nil {
+			out, err := a.Rekey(thread)
+			if err != nil {
 				return "", "", err
 			}
-			if err := deliver(a, out.Send); err != nil {
+			if err := r.relay(a, out.Send); err != nil {
 				return "", "", err
 			}
 		}
 	}
 	if o.rekey {
-		out, err := b.EncryptBody(thread, "ack")
-		if err != nil {
-			return "", "", err
-		}
-		if err := deliver(b, out.Send); err != nil {
+		if err := r.send(b, thread, "ack"); err != nil {
 			return "", "", err
 		}
 	}
-	out, err = a.Terminate(thread)
+	if err := r.terminate(thread); err != nil {
+		return "", "", err
+	}
+	return r.trace.String(), kl.String(), nil
+}
+
+// memSession relays stanzas between alice@localhost/a and bob@localhost/b
+// in memory, parsing each one again as a server would pass it on, and
+// records alice's side as `esn --trace` prints it.
+type memSession struct {
+	alice, bob *esn.Manager
+	trace      strings.Builder
+}
+
+// initiate has alice start a session with bob and relays the negotiation.
+func (s *memSession) initiate() (string, error) {
+	thread, out, err := s.alice.Initiate("bob@localhost", esn.InitiateOptions{})
 	if err != nil {
-		return "", "", err
+		return "", err
 	}
-	if err := deliver(a, out.Send); err != nil {
-		return "", "", err
+	s.trace.WriteString("esn: connected as alice@localhost/a\n")
+	return thread, s.relay(s.alice, out.Send)
+}
+
+// send has from send body over thread and relays it.
+func (s *memSession) send(from *esn.Manager, thread, body string) error {
+	out, err := from.EncryptBody(thread, body)
+	if err != nil {
+		return err
 	}
-	return tr.String(), kl.String(), nil
+	return s.relay(from, out.Send)
+}
+
+// terminate has alice end the session and relays the termination.
+func (s *memSession) terminate(thread string) error {
+	out, err := s.alice.Terminate(thread)
+	if err != nil {
+		return err
+	}
+	return s.relay(s.alice, out.Send)
+}
+
+// relay delivers the stanzas from sends to the other side, and every
+// answer back, until neither side has anything to send.
+func (s *memSession) relay(from *esn.Manager, sts []*xmltree.Element) error {
+	type hop struct {
+		to *esn.Manager
+		st *xmltree.Element
+	}
+	other := map[*esn.Manager]*esn.Manager{s.alice: s.bob, s.bob: s.alice}
+	var q []hop
+	for _, st := range sts {
+		q = append(q, hop{other[from], st})
+	}
+	for len(q) > 0 {
+		h := q[0]
+		q = q[1:]
+		dir := "SEND"
+		if h.to == s.alice {
+			dir = "RECV"
+		}
+		fmt.Fprintf(&s.trace, "%s: %s\n", dir, h.st)
+		st, err := xmltree.Parse([]byte(h.st.String()), xmltree.Limits{})
+		if err != nil {
+			return err
+		}
+		out, err := h.to.Receive(st)
+		if err != nil {
+			return err
+		}
+		for _, st := range out.Send {
+			q = append(q, hop{other[h.to], st})
+		}
+	}
+	return nil
 }

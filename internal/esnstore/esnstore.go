@@ -30,7 +30,7 @@ import (
 )
 
 // Opener opens the state file; the caller closes it.
-type Opener func() (*store.DB, error)
+type Opener = store.Opener
 
 // Secrets implements [esn.RetainedSecrets] over pkg/store. It is safe for
 // concurrent use.
@@ -62,29 +62,13 @@ func (s *Secrets) now() time.Time {
 func (s *Secrets) update(fn func(*store.Tx) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	db, err := s.open()
-	if err != nil {
-		return err
-	}
-	err = db.Update(fn)
-	if cerr := db.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return s.open.Update(fn)
 }
 
 func (s *Secrets) view(fn func(*store.Tx) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	db, err := s.open()
-	if err != nil {
-		return err
-	}
-	err = db.View(fn)
-	if cerr := db.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return s.open.View(fn)
 }
 
 // Retained implements [esn.RetainedSecrets]: the non-expired entries filed

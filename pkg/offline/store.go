@@ -20,7 +20,7 @@ import (
 // (XEP-0187 §3.1: the secrets are stored before the options are
 // published).
 type Store struct {
-	open    func() (*store.DB, error)
+	open    store.Opener
 	account string
 }
 
@@ -33,21 +33,9 @@ func NewStore(open func() (*store.DB, error), account string) *Store {
 func (s *Store) setsBucket() string   { return "xep0187/sets/" + s.account }
 func (s *Store) replayBucket() string { return "xep0187/replay/" + s.account }
 
-func (s *Store) update(fn func(*store.Tx) error) error {
-	db, err := s.open()
-	if err != nil {
-		return err
-	}
-	err = db.Update(fn)
-	if cerr := db.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
 // Save stores the secrets of one publication, all in one transaction.
 func (s *Store) Save(sets ...*Secrets) error {
-	return s.update(func(tx *store.Tx) error {
+	return s.open.Update(func(tx *store.Tx) error {
 		for _, sec := range sets {
 			b, err := sec.MarshalPrivate()
 			if err != nil {
@@ -93,7 +81,7 @@ func (s *Store) load(tx *store.Tx) ([]*Secrets, error) {
 // List returns every stored set, oldest first. The caller erases them.
 func (s *Store) List() ([]*Secrets, error) {
 	var out []*Secrets
-	err := s.update(func(tx *store.Tx) error {
+	err := s.open.Update(func(tx *store.Tx) error {
 		var err error
 		out, err = s.load(tx)
 		return err
@@ -106,7 +94,7 @@ func (s *Store) List() ([]*Secrets, error) {
 // persistent storage (XEP-0187 §3.4, O-26) and live on only in memory.
 func (s *Store) Take(kind Set) ([]*Secrets, error) {
 	var out []*Secrets
-	err := s.update(func(tx *store.Tx) error {
+	err := s.open.Update(func(tx *store.Tx) error {
 		all, err := s.load(tx)
 		if err != nil {
 			return err
@@ -134,7 +122,7 @@ func (s *Store) Take(kind Set) ([]*Secrets, error) {
 
 // Delete removes sets and their replay records.
 func (s *Store) Delete(ids ...string) error {
-	return s.update(func(tx *store.Tx) error {
+	return s.open.Update(func(tx *store.Tx) error {
 		for _, id := range ids {
 			if err := s.deleteTx(tx, id); err != nil {
 				return err
@@ -148,7 +136,7 @@ func (s *Store) Delete(ids ...string) error {
 // their ids.
 func (s *Store) DeleteExpired(now time.Time) ([]string, error) {
 	var gone []string
-	err := s.update(func(tx *store.Tx) error {
+	err := s.open.Update(func(tx *store.Tx) error {
 		all, err := s.load(tx)
 		if err != nil {
 			return err
@@ -197,7 +185,7 @@ func replayKey(setID string, value []byte) string {
 // Seen implements ReplayStore.
 func (s *Store) Seen(setID string, value []byte) (bool, error) {
 	seen := false
-	err := s.update(func(tx *store.Tx) error {
+	err := s.open.Update(func(tx *store.Tx) error {
 		_, err := tx.Get(s.replayBucket(), replayKey(setID, value))
 		switch {
 		case err == nil:
@@ -213,7 +201,7 @@ func (s *Store) Seen(setID string, value []byte) (bool, error) {
 
 // Record implements ReplayStore.
 func (s *Store) Record(setID string, values ...[]byte) error {
-	return s.update(func(tx *store.Tx) error {
+	return s.open.Update(func(tx *store.Tx) error {
 		for _, v := range values {
 			if err := tx.Put(s.replayBucket(), replayKey(setID, v), []byte{1}); err != nil {
 				return err
