@@ -13,6 +13,9 @@
 #   4. esn keys: publish a public key, fetch and trust it, and a session
 #      authenticated by keys (3-message SIGMA-I)
 #   5. esn decode: the negotiation captured in step 2 re-checked step by step
+#   6. esn offline: bob writes to alice while she is offline (XEP-0187)
+#   7. esn archive: bob keeps a conversation in his server's archive,
+#      encrypted to his own key (XEP-0136, XEP-0241)
 # Everything (server, state, logs) lives in a temporary directory that is
 # removed at the end.
 set -euo pipefail
@@ -123,5 +126,31 @@ esn decode --keylog "$work/keys.log" "$work/trace.log" >"$work/decode.out"
 head -n 80 "$work/decode.out"
 lines=$(wc -l <"$work/decode.out")
 ((lines <= 80)) || echo "... ($lines lines in all)"
+
+say "6. offline sessions: alice publishes signed options and leaves; bob writes anyway"
+show "esn offline publish   (alice)"
+as alice esn offline publish
+show "esn send --offline $alice 'read this when you are back'   (bob; alice has no client online)"
+as bob esn send --offline "$alice" 'read this when you are back'
+show "esn receive --count 1   (alice, back online: the server hands over what it stored)"
+as alice esn receive --json --count 1 --timeout 30s | grep '"event":"message"'
+
+say "7. archives: bob keeps a conversation, encrypted to his own key"
+as bob esn receive --json --resource demo --from "$alice" --count 1 --logging may,mustnot --archive \
+	>"$work/bob.out" 2>"$work/bob.err" &
+receiver=$!
+for _ in $(seq 100); do
+	grep -q '"event":"ready"' "$work/bob.out" 2>/dev/null && break
+	sleep 0.1
+done
+show "esn send --logging may $bob 'worth keeping'   (logging allowed: not off the record)"
+as alice esn send --logging may "$bob" 'worth keeping'
+stop_receiver
+show "esn archive list   (bob)"
+as bob esn archive list
+start=$(as bob esn archive list --json | sed -n 's/.*"start":"\([^"]*\)".*/\1/p' | tail -1)
+with=$(as bob esn archive list --json | sed -n 's/.*"with":"\([^"]*\)".*/\1/p' | tail -1)
+show "esn archive get $with $start   (decrypted with bob's private key)"
+as bob esn archive get "$with" "$start"
 
 say "done: everything ran on a private server in $work, now removed"
