@@ -73,6 +73,8 @@ func (a *app) negotiate(ctx context.Context, target jid.JID, sf sessionFlags, pr
 	if err := l.end(thread, n, err); err != nil {
 		return err
 	}
-	a.ui.infof("session terminated and acknowledged")
+	if !l.gajim {
+		a.ui.infof("session terminated and acknowledged")
+	}
 	return nil
 }

@@ -35,6 +35,9 @@ func (o *ossFlag) apply(a *app, prefs *esn.Preferences) error {
 	if err != nil {
 		return err
 	}
+	if oss != nil && prefs.Profile == esn.ProfileGajim {
+		return usagef("%s: the gajim profile has no other shared secret (Gajim's is always empty)", from)
+	}
 	if oss != nil {
 		prefs.OSS = oss
 		a.ui.infof("using the other shared secret from %s: the peer must use the same one", from)

@@ -100,7 +100,7 @@ authenticated by their public keys only; --tofu trusts an unknown one.`,
 	sf.register(c, "xep0116")
 	oss.register(c)
 	c.Flags().Lookup("modp").Usage = "MODP `GROUPS` accepted, in order of preference (the responder chooses)"
-	c.Flags().Lookup("profile").Usage = "`PROFILE` of the parameters answered: xep0116 (accepts XEP-0217 requests too) or xep0217"
+	c.Flags().Lookup("profile").Usage = "`PROFILE` of the parameters answered: xep0116 (accepts XEP-0217 requests too), xep0217 or gajim (answers Gajim's requests only)"
 	c.Flags().StringArrayVar(&from, "from", nil, "accept sessions from `JID` only (repeatable; default: roster contacts)")
 	c.Flags().IntVar(&count, "count", 0, "exit after `N` messages (0: no limit)")
 	c.Flags().BoolVar(&archiveMsgs, "archive", false, "at the end, archive the decrypted messages on your server (XEP-0136), encrypted to your own keys; never off-the-record sessions")
@@ -228,7 +228,7 @@ func (a *app) receive(ctx context.Context, sf sessionFlags, prefs esn.Preference
 	}
 	tctx, cancel := context.WithTimeout(context.Background(), a.s.Timeout)
 	defer cancel()
-	if err := l.r.TerminateAll(tctx); err != nil {
+	if err := l.r.TerminateAll(tctx); err != nil && !(l.gajim && onlyUnacknowledged(err)) {
 		a.ui.warnf("some sessions did not end cleanly: %s", trimPrefix(err))
 	}
 	if arch != nil {

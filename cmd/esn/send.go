@@ -160,9 +160,13 @@ func (a *app) send(ctx context.Context, target jid.JID, sf sessionFlags, prefs e
 	if err := l.end(thread, n, err); err != nil {
 		return err
 	}
-	a.ui.noticef("sent %d message(s) to %s; the peer acknowledged the end of the session", n, neg.Peer)
+	if l.gajim { // Gajim never acknowledges (session.go finish)
+		a.ui.noticef("sent %d message(s) to %s", n, neg.Peer)
+	} else {
+		a.ui.noticef("sent %d message(s) to %s; the peer acknowledged the end of the session", n, neg.Peer)
+	}
 	if a.flags.json {
-		_ = a.ui.emitJSON(map[string]any{"event": "done", "peer": neg.Peer, "thread": thread, "messages": n, "acknowledged": true, "time": now()})
+		_ = a.ui.emitJSON(map[string]any{"event": "done", "peer": neg.Peer, "thread": thread, "messages": n, "acknowledged": !l.gajim, "time": now()})
 	}
 	return nil
 }

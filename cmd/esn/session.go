@@ -37,11 +37,15 @@ type sessionFlags struct {
 	auth    string // --auth (keys_session.go)
 	tofu    bool
 	logging string // --logging (archive_receive.go)
+	// modpSet reports whether --modp was given (the gajim profile has
+	// its own default groups).
+	modpSet func() bool
 }
 
 func (f *sessionFlags) register(c *cobra.Command, defaultProfile string) {
 	c.Flags().StringVar(&f.modp, "modp", "14,15", "MODP `GROUPS` to offer or accept, in order of preference (5, 14, 15, 16, 17, 18)")
-	c.Flags().StringVar(&f.profile, "profile", defaultProfile, "negotiation `PROFILE`: xep0217 (simplified) or xep0116 (full)")
+	c.Flags().StringVar(&f.profile, "profile", defaultProfile, "negotiation `PROFILE`: xep0217 (simplified), xep0116 (full) or gajim (Gajim compatibility; default --modp 15,16,14)")
+	f.modpSet = func() bool { return c.Flags().Changed("modp") }
 	c.Flags().StringVar(&f.keylog, "keylog", "", "append the session secrets to `FILE` for esn decode (env "+envKeyLog+"; debugging only)")
 	registerAuthFlags(c, &f.auth, &f.tofu)
 	registerLoggingFlag(c, &f.logging)
@@ -54,8 +58,12 @@ func (f *sessionFlags) preferences() (esn.Preferences, error) {
 		return esn.Preferences{}, usageErr(err)
 	}
 	p := esn.DefaultPreferences(prof)
+	modp := f.modp
+	if prof == esn.ProfileGajim && (f.modpSet == nil || !f.modpSet()) {
+		modp = "15,16,14" // Gajim's default offer (docs/protocol.md)
+	}
 	p.Groups = nil
-	for _, s := range strings.Split(f.modp, ",") {
+	for _, s := range strings.Split(modp, ",") {
 		s = strings.TrimSpace(s)
 		if s == "" {
 			continue
@@ -73,6 +81,13 @@ func (f *sessionFlags) preferences() (esn.Preferences, error) {
 	}
 	if p.Auth, err = parseAuthFlag(f.auth); err != nil {
 		return p, err
+	}
+	if prof == esn.ProfileGajim {
+		// Gajim has no public keys: auto means the SAS.
+		if p.Auth == esn.AuthKey {
+			return p, usagef("--auth key: the gajim profile has no public-key authentication (use --auth sas)")
+		}
+		p.Auth = esn.AuthSAS
 	}
 	if p.Logging, err = parseLoggingFlag(f.logging); err != nil {
 		return p, err
@@ -98,6 +113,8 @@ type liveSession struct {
 	// quiet suppresses the warning for a session that ended with an
 	// error: the initiating commands return that error instead.
 	quiet bool
+	// gajim: --profile gajim, whose peers never acknowledge a terminate.
+	gajim bool
 }
 
 // sessionConfig says how to start a liveSession.
@@ -117,7 +134,8 @@ type sessionConfig struct {
 // startSession connects and wires a runner to the connection. The caller
 // closes the session.
 func (a *app) startSession(ctx context.Context, sc sessionConfig) (*liveSession, error) {
-	l := &liveSession{a: a, seen: make(chan struct{}, 1), onEvent: sc.onEvent, quiet: sc.quiet}
+	l := &liveSession{a: a, seen: make(chan struct{}, 1), onEvent: sc.onEvent, quiet: sc.quiet,
+		gajim: sc.prefs.Profile == esn.ProfileGajim}
 	if p := a.keyLogPath(sc.flags.keylog); p != "" {
 		kl, err := openKeyLog(p)
 		if err != nil {
@@ -401,6 +419,10 @@ func (l *liveSession) finish(thread string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), l.a.s.Timeout+5*time.Second)
 	defer cancel()
 	if err := l.r.Terminate(ctx, thread); err != nil {
+		if l.gajim && errors.Is(err, runner.ErrNotAcknowledged) {
+			l.a.ui.noticef("Gajim does not acknowledge the end of a session, so delivery is not confirmed")
+			return nil
+		}
 		return fmt.Errorf("the end of the session was not acknowledged, so delivery is not confirmed: %w", err)
 	}
 	return nil
@@ -452,4 +474,20 @@ func trimPrefix(err error) string {
 		s = strings.ReplaceAll(s, p, "")
 	}
 	return s
+}
+
+// onlyUnacknowledged reports whether every error joined in err is
+// runner.ErrNotAcknowledged: what TerminateAll returns for gajim-profile
+// sessions, whose peers never acknowledge.
+func onlyUnacknowledged(err error) bool {
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return errors.Is(err, runner.ErrNotAcknowledged)
+	}
+	for _, e := range j.Unwrap() {
+		if !onlyUnacknowledged(e) {
+			return false
+		}
+	}
+	return true
 }

@@ -48,6 +48,17 @@ type Conn interface {
 	Err() error
 }
 
+// RawConn is implemented by connections that can also write a stanza
+// already serialized (*transport.Conn does). The runner then sends the
+// encrypted stanzas as pkg/crypt wrote them, instead of serializing their
+// elements again.
+type RawConn interface {
+	Conn
+	// SendRaw writes one serialized stanza as it is; the runner passes
+	// only esn.Output.Raw entries, which are well-formed stanzas.
+	SendRaw(ctx context.Context, stanza []byte) error
+}
+
 // Options configure a Runner.
 type Options struct {
 	// OnEvent, when set, receives every event of the manager (and the
@@ -374,12 +385,20 @@ func (r *Runner) watch(thread string) *waiter {
 }
 
 // emit sends out.Send in order and dispatches out.Events. The caller holds
-// r.mu.
+// r.mu. Stanzas that come serialized (out.Raw: the encrypted ones, as
+// pkg/crypt wrote them) go out as they are when the connection can write
+// bytes.
 func (r *Runner) emit(out esn.Output) {
-	for _, st := range out.Send {
+	rs, _ := r.conn.(RawConn)
+	for i, st := range out.Send {
 		r.trace("SEND", st)
 		ctx, cancel := context.WithTimeout(context.Background(), r.opts.SendTimeout)
-		err := r.conn.Send(ctx, st)
+		var err error
+		if raw := out.RawAt(i); raw != nil && rs != nil {
+			err = rs.SendRaw(ctx, raw)
+		} else {
+			err = r.conn.Send(ctx, st)
+		}
 		cancel()
 		if err != nil {
 			// The connection is gone or stuck: Start's watcher fails the

@@ -106,6 +106,13 @@ func (s *side) got() []esn.Event {
 
 func newSides(t *testing.T, tweak func(*esn.Config)) (*side, *side) {
 	t.Helper()
+	return newSidesWith(t, tweak, func(c *memConn) Conn { return c })
+}
+
+// newSidesWith is newSides with the connection each runner gets built by
+// conn around the in-memory one.
+func newSidesWith(t *testing.T, tweak func(*esn.Config), conn func(*memConn) Conn) (*side, *side) {
+	t.Helper()
 	ca, cb := newMemPair()
 	pr := esn.DefaultPreferences(esn.ProfileXEP0217)
 	pr.Groups = []int{5}
@@ -121,7 +128,7 @@ func newSides(t *testing.T, tweak func(*esn.Config)) (*side, *side) {
 			t.Fatal(err)
 		}
 		s := &side{c: c}
-		s.r = New(c, m, Options{TickInterval: 20 * time.Millisecond, Trace: &s.trace, TracePrefix: "trace: ",
+		s.r = New(conn(c), m, Options{TickInterval: 20 * time.Millisecond, Trace: &s.trace, TracePrefix: "trace: ",
 			OnEvent: func(ev esn.Event) { s.mu.Lock(); s.events = append(s.events, ev); s.mu.Unlock() }})
 		c.r = s.r
 		c.serve()

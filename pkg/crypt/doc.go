@@ -42,7 +42,9 @@
 //
 // A [Suite] holds every algorithm choice and encoding detail. [XEPSuite]
 // returns the default profile; a compatibility profile is another Suite
-// value, not different code.
+// value, not different code: [GajimSuite] reproduces Gajim 0.11.4–1.0.3
+// (AES-256 keys under the name aes128-ctr, CTR from counter + 1, MACs over
+// the 16-octet counter, space padding, its own form c14n, unpadded SAS).
 //
 // # Keys
 //

@@ -109,6 +109,9 @@ func FuzzOpen(f *testing.F) {
 	for _, s := range seeds {
 		f.Add(s)
 	}
+	for _, s := range gajimOpenSeeds(f, fk) { // gajim_test.go
+		f.Add(s)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := xmltree.Parse(data, xmltree.Limits{MaxBytes: 1 << 20})
 		if err != nil {
@@ -204,6 +207,9 @@ func FuzzFragment(f *testing.F) {
 		`<!DOCTYPE x><body/>`,
 		`<thread>t</thread>`,
 		`<body><![CDATA[<not markup>]]></body>`,
+		// Gajim's plaintext: nbxmpp serialization, space-padded to 16.
+		`<body>Hello Bob</body><active xmlns="http://jabber.org/protocol/chatstates" />         `,
+		`<body>a &lt; b &gt; c &amp; &quot;d&quot;</body>           `,
 	} {
 		f.Add([]byte(s))
 	}

@@ -14,7 +14,12 @@ import (
 // children of x (the <x xmlns='jabber:x:data'/> element) in document order,
 // with text between elements dropped. Children <field var='V'/> whose var is
 // in exclude (e.g. "identity", "mac") are left out.
+//
+// Under [NormGajim] it is Gajim's c14n instead (gajim.go).
 func (s *Suite) NormalizeContent(x *xmltree.Element, exclude ...string) []byte {
+	if s.Normalization == NormGajim {
+		return gajimNormalizeContent(x, exclude)
+	}
 	var out []byte
 	for _, n := range x.Nodes {
 		c := n.Element
@@ -35,6 +40,9 @@ func (s *Suite) NormalizeContent(x *xmltree.Element, exclude ...string) []byte {
 // including its own tags, used for <KeyValue/> in pubKey_X and fingerprints
 // (esession-core.md §2.3).
 func (s *Suite) NormalizeElement(el *xmltree.Element) []byte {
+	if s.Normalization == NormGajim {
+		return appendGajimC14N(nil, el, "", 0)
+	}
 	return appendNorm(nil, el)
 }
 

@@ -1,6 +1,8 @@
 package crypt
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -61,7 +63,11 @@ func (s *Stream) AppendSeal(dst []byte, stanza *xmltree.Element) ([]byte, error)
 		if first < 0 {
 			first = i
 		}
-		plain = appendElement(plain, el, NSClient)
+		if s.suite.Plain == PlainGajim {
+			plain = appendGajimElement(plain, el, NSClient) // gajim.go
+		} else {
+			plain = appendElement(plain, el, NSClient)
+		}
 	}
 	if len(plain) > 0 && s.suite.Padding == PadSpaces16 {
 		for len(plain)%BlockSize != 0 {
@@ -108,6 +114,9 @@ func (s *Stream) AppendSeal(dst []byte, stanza *xmltree.Element) ([]byte, error)
 				out = appendElement(out, n.Element, stanzaNS)
 			}
 		}
+	}
+	if s.suite.Notice != "" {
+		out = s.suite.appendNotice(out) // gajim.go
 	}
 	out = append(out, "</"...)
 	out = append(out, stanza.Name.Local...)
@@ -181,15 +190,138 @@ func (s *Stream) appendC(out, plain []byte, before Counter) []byte {
 // Seal is [Stream.AppendSeal] returning the encrypted stanza as an element,
 // for transports that send *xmltree.Element values.
 func (s *Stream) Seal(stanza *xmltree.Element) (*xmltree.Element, error) {
-	b, err := s.AppendSeal(nil, stanza)
+	_, el, err := s.AppendSealElement(nil, stanza)
+	return el, err
+}
+
+// AppendSealElement is [Stream.AppendSeal] that also returns the encrypted
+// stanza as an element: the stanza the appended bytes serialize, built
+// from the same values rather than parsed back from the bytes. Callers
+// that can write bytes send those (no second serialization); the element
+// serves everything that works on trees. Its clear-text children are the
+// stanza's own elements (shared, not copied) unless they leave their
+// namespace to be inherited, which the element states explicitly, as a
+// parser would.
+func (s *Stream) AppendSealElement(dst []byte, stanza *xmltree.Element) ([]byte, *xmltree.Element, error) {
+	start := len(dst)
+	out, err := s.AppendSeal(dst, stanza)
 	if err != nil {
-		return nil, err
+		return out, nil, err
 	}
-	el, err := xmltree.Parse(b, xmltree.Limits{MaxBytes: 4*int64(len(b)) + 4096, MaxDepth: maxTreeDepth + 2})
+	el, err := s.sealedTree(stanza, out[start:])
 	if err != nil {
-		return nil, fmt.Errorf("crypt: internal error: re-reading our own output: %w", err)
+		return out, nil, err
 	}
-	return el, nil
+	return out, el, nil
+}
+
+// sealedTree builds the element of a stanza AppendSeal has just written to
+// b, mirroring its layout: the clear children before the first encrypted
+// one, the <c/>, the clear children after it, the suite's notice.
+func (s *Stream) sealedTree(stanza *xmltree.Element, b []byte) (*xmltree.Element, error) {
+	c, err := parseOwnC(b)
+	if err != nil {
+		return nil, fmt.Errorf("crypt: internal error: re-reading our own <c/>: %w", err)
+	}
+	ns := stanza.Name.Space
+	head := &xmltree.Element{Name: stanza.Name}
+	for _, a := range stanza.Attr {
+		if !isNSDecl(a) {
+			head.Attr = append(head.Attr, a)
+		}
+	}
+	first := -1
+	for i, n := range stanza.Nodes {
+		if n.Element != nil && !s.suite.isClear(n.Element.Name.Space, n.Element.Name.Local) {
+			first = i
+			break
+		}
+	}
+	for i, n := range stanza.Nodes {
+		if i == first {
+			break
+		}
+		if n.Element != nil {
+			head.AddChild(inheritNS(n.Element, ns))
+		}
+	}
+	head.AddChild(c)
+	if first >= 0 {
+		for _, n := range stanza.Nodes[first+1:] {
+			if n.Element != nil && s.suite.isClear(n.Element.Name.Space, n.Element.Name.Local) {
+				head.AddChild(inheritNS(n.Element, ns))
+			}
+		}
+	}
+	if s.suite.Notice != "" {
+		head.AddChild(xmltree.New(ns, "body").AddText(s.suite.Notice))
+	}
+	return head, nil
+}
+
+// parseOwnC reads back the <c/> that appendC wrote into b: its children
+// hold Base64 or digits only, so each is "<name>text</name>".
+func parseOwnC(b []byte) (*xmltree.Element, error) {
+	i := bytes.Index(b, []byte(cOpen))
+	if i < 0 {
+		return nil, errors.New("no <c/>")
+	}
+	rest := b[i+len(cOpen):]
+	c := xmltree.New(NS, "c")
+	for !bytes.HasPrefix(rest, []byte(cClose)) {
+		if len(rest) < 2 || rest[0] != '<' {
+			return nil, errors.New("unexpected content")
+		}
+		gt := bytes.IndexByte(rest, '>')
+		if gt < 0 {
+			return nil, errors.New("unterminated tag")
+		}
+		name := rest[1:gt]
+		rest = rest[gt+1:]
+		lt := bytes.IndexByte(rest, '<')
+		if lt < 0 || !bytes.HasPrefix(rest[lt:], append(append([]byte("</"), name...), '>')) {
+			return nil, fmt.Errorf("<%s> not closed", name)
+		}
+		child := xmltree.New(NS, string(name))
+		if lt > 0 {
+			child.AddText(string(rest[:lt]))
+		}
+		c.AddChild(child)
+		rest = rest[lt+len(name)+3:]
+	}
+	return c, nil
+}
+
+// inheritNS returns el with every empty namespace (inherit the parent's,
+// for our serializer) replaced by the namespace it inherits, as a parser
+// reports it: el itself when nothing needs replacing, otherwise a copy of
+// the elements that change.
+func inheritNS(el *xmltree.Element, parentNS string) *xmltree.Element {
+	ns := el.Name.Space
+	if ns == "" {
+		ns = parentNS
+	}
+	var nodes []xmltree.Node
+	for i, n := range el.Nodes {
+		if n.Element == nil {
+			continue
+		}
+		if c := inheritNS(n.Element, ns); c != n.Element {
+			if nodes == nil {
+				nodes = append([]xmltree.Node(nil), el.Nodes...)
+			}
+			nodes[i].Element = c
+		}
+	}
+	if ns == el.Name.Space && nodes == nil {
+		return el
+	}
+	cp := *el
+	cp.Name.Space = ns
+	if nodes != nil {
+		cp.Nodes = nodes
+	}
+	return &cp
 }
 
 // appendStartTag writes the stanza's start tag with its namespace and

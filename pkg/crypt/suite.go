@@ -115,6 +115,21 @@ type Normalization int
 const (
 	// NormXEP is the serializer of esession-core.md §2.3 (D-4, D-5).
 	NormXEP Normalization = iota
+	// NormGajim is the c14n of Gajim's nbxmpp (gajim.go): character data
+	// kept, empty elements as "<x />", xmlns where it changes.
+	NormGajim
+)
+
+// PlainStyle selects how the encrypted stanza children are serialized
+// before encryption.
+type PlainStyle int
+
+const (
+	// PlainXEP writes the jabber:client fragment of esession-core.md D-26.
+	PlainXEP PlainStyle = iota
+	// PlainGajim writes like Gajim's nbxmpp (gajim.go): "<x />" for empty
+	// elements.
+	PlainGajim
 )
 
 // NS is the XEP-0200 namespace of the <c/> element.
@@ -132,7 +147,7 @@ const NSClient = "jabber:client"
 // A Suite is a plain value: copy it freely, do not mutate one that a
 // [Stream] is using.
 type Suite struct {
-	// Profile names the interpretation profile ("xep").
+	// Profile names the interpretation profile ("xep" or "gajim").
 	Profile string
 
 	// Cipher and Hash are the negotiated 'crypt_algs' and 'hash_algs'.
@@ -168,6 +183,14 @@ type Suite struct {
 
 	// Normalization selects the form serializer for mac_A, mac_B and the SAS.
 	Normalization Normalization
+
+	// Plain selects the serializer of the encrypted stanza children.
+	Plain PlainStyle
+
+	// Notice, when set, is sent as a clear-text <body/> after the <c/> of
+	// every sealed stanza, for clients without ESession support (Gajim).
+	// It is not authenticated and is dropped on receipt.
+	Notice string
 
 	// ClearText lists the stanza children that stay in the clear
 	// (XEP-0200 §5). An entry with an empty Local matches every element of

@@ -3,6 +3,8 @@
 // 4-message (SIGMA-R with hash commitment) negotiation of XEP-0116 version
 // 0.16 and its simplified profile XEP-0217 version 0.1 (both 2007-05-30),
 // followed by XEP-0200 stanza encryption, re-keying and termination.
+// [ProfileGajim] reproduces instead the deviations of Gajim 0.11.4–1.0.3,
+// the only client that shipped ESessions (gajim.go, crypt.GajimSuite).
 //
 // All of these XEPs except XEP-0201 and XEP-0155 are Deferred: they were
 // never finished, and their namespaces are the provisional ones from the

@@ -1,6 +1,8 @@
 package esn
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -69,6 +71,9 @@ func (s *Session) onEstablished(in *inbound, perr error) (Output, error) {
 			}
 			continue
 		}
+		if s.suite.DropsClear(n.Element) {
+			continue // the gajim profile's clear <body/> notice
+		}
 		st.Nodes = append(st.Nodes, n)
 	}
 	ev := MessageEvent{Thread: s.thread, Peer: s.peer, Stanza: st}
@@ -84,6 +89,10 @@ func (s *Session) onSessionForm(k kind, f *Form) (Output, error) {
 	var out Output
 	switch k {
 	case kindTerminate:
+		if s.params.Profile == ProfileGajim {
+			s.end(&out, nil, true, false) // Gajim never acknowledges (gajim.go)
+			return out, nil
+		}
 		if s.state == stateAwaitingAck {
 			// Both sides terminated at once: neither can acknowledge.
 			s.end(&out, nil, true, false)
@@ -92,7 +101,7 @@ func (s *Session) onSessionForm(k kind, f *Form) (Output, error) {
 		ack := simpleForm(FormTypeResult, boolField("terminate", true))
 		m, err := s.seal(featureWrap(ack))
 		if err == nil {
-			out.Send = append(out.Send, m)
+			out.addSealed(m)
 		}
 		s.end(&out, nil, true, false)
 		return out, nil
@@ -114,7 +123,7 @@ func (s *Session) onSessionForm(k kind, f *Form) (Output, error) {
 		if err != nil {
 			return out, err
 		}
-		out.Send = append(out.Send, m)
+		out.addSealed(m)
 		return out, nil
 	case kindRenegotiate:
 		// The parameters of an ESession are bound to its key exchange:
@@ -125,7 +134,7 @@ func (s *Session) onSessionForm(k kind, f *Form) (Output, error) {
 		if err != nil {
 			return out, err
 		}
-		out.Send = append(out.Send, m)
+		out.addSealed(m)
 		return out, nil
 	case kindContinueAck, kindRenegotiateReply:
 		return out, nil // we never send the requests these answer
@@ -140,14 +149,14 @@ func (s *Session) abort(out *Output, err error) {
 	if s.state == stateEstablished {
 		term := simpleForm(FormTypeSubmit, boolField("terminate", true))
 		if m, serr := s.seal(featureWrap(term)); serr == nil {
-			out.Send = append(out.Send, m)
+			out.addSealed(m)
 		}
 	}
 	s.end(out, err, false, false)
 }
 
 // seal encrypts children into a message of this thread.
-func (s *Session) seal(children ...*xmltree.Element) (*xmltree.Element, error) {
+func (s *Session) seal(children ...*xmltree.Element) (sealed, error) {
 	m := s.message("")
 	for _, c := range children {
 		m.AddChild(c)
@@ -155,19 +164,33 @@ func (s *Session) seal(children ...*xmltree.Element) (*xmltree.Element, error) {
 	return s.sealStanza(m)
 }
 
-// sealStanza encrypts a stanza with the stream and parses the result (it
-// goes through crypt's byte serializer, then back into a tree for the
-// transport).
-func (s *Session) sealStanza(m *xmltree.Element) (*xmltree.Element, error) {
-	b, err := s.stream.AppendSeal(nil, m)
-	if err != nil {
-		return nil, err
+// sealed is an encrypted stanza: the bytes pkg/crypt wrote, which go on
+// the wire as they are (Output.Raw), and the same stanza as an element.
+type sealed struct {
+	el  *xmltree.Element
+	raw []byte
+}
+
+// sealStanza encrypts a stanza with the stream. It gives the stanza an id
+// first (RFC 6120 §8.1.3), since its bytes are sent without the
+// transport's serializer, which would add one.
+func (s *Session) sealStanza(m *xmltree.Element) (sealed, error) {
+	if m.Attribute("id") == "" {
+		m.SetAttr("id", newStanzaID())
 	}
-	el, err := xmltree.Parse(b, xmltree.Limits{})
+	b, el, err := s.stream.AppendSealElement(nil, m)
 	if err != nil {
-		return nil, fmt.Errorf("esn: internal error: re-reading sealed stanza: %w", err)
+		return sealed{}, err
 	}
-	return el, nil
+	return sealed{el: el, raw: b}, nil
+}
+
+// newStanzaID returns a random stanza id: 96 bits, hex, like the
+// transport's.
+func newStanzaID() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // Encrypt returns an encrypted chat message carrying children (a <body/>,
@@ -189,7 +212,7 @@ func (s *Session) Encrypt(children ...*xmltree.Element) (Output, error) {
 	for _, c := range children {
 		m.AddChild(c)
 	}
-	sealed, err := s.sealStanza(m)
+	sm, err := s.sealStanza(m)
 	if errors.Is(err, crypt.ErrKeyExhausted) {
 		s.abort(&out, &TerminatedError{Reason: "block budget of the keys exhausted", Err: err})
 		return out, err
@@ -197,7 +220,7 @@ func (s *Session) Encrypt(children ...*xmltree.Element) (Output, error) {
 	if err != nil {
 		return out, fmt.Errorf("esn: encrypt: %w", err)
 	}
-	out.Send = append(out.Send, sealed)
+	out.addSealed(sm)
 	// Re-key as regularly as rekey_freq allows ([XEP-0200] §9.1): the
 	// next stanza carries the <key/>.
 	if s.cfg.cfg.AutoRekey && s.stream.CanRekey() {
@@ -224,7 +247,7 @@ func (s *Session) Rekey() (Output, error) {
 	if err != nil {
 		return out, fmt.Errorf("esn: rekey: %w", err)
 	}
-	out.Send = append(out.Send, m)
+	out.addSealed(m)
 	out.Change = Rekeyed
 	out.add(RekeyedEvent{Thread: s.thread})
 	return out, nil
@@ -247,8 +270,12 @@ func (s *Session) Terminate() (Output, error) {
 			s.end(&out, &TerminatedError{Reason: "could not encrypt the terminate form", Err: err}, false, false)
 			return out, err
 		}
-		out.Send = append(out.Send, m)
+		out.addSealed(m)
 		s.stream.CloseSend()
+		if s.params.Profile == ProfileGajim {
+			s.end(&out, nil, false, false) // no acknowledgement to wait for (gajim.go)
+			return out, nil
+		}
 		s.state = stateAwaitingAck
 		s.deadline = s.cfg.now().Add(s.cfg.ackTimeout())
 		return out, nil

@@ -30,14 +30,44 @@ func (c Change) String() string {
 
 // Output is what a call produced: stanzas to send, in order, and events.
 type Output struct {
-	Send   []*xmltree.Element
+	Send []*xmltree.Element
+	// Raw holds the serialized form of the stanzas of Send that exist as
+	// bytes already: Raw[i], when i < len(Raw) and Raw[i] is not nil, is
+	// Send[i] exactly as pkg/crypt wrote it (the encrypted stanzas, with
+	// their id). A transport that can write bytes sends Raw[i] as it is
+	// (transport.Conn.SendRaw) instead of serializing Send[i] again; both
+	// are the same stanza. Raw is never longer than Send.
+	Raw    [][]byte
 	Events []Event
 	Change Change
 }
 
+// RawAt returns the serialized form of Send[i], or nil when it has none.
+func (o *Output) RawAt(i int) []byte {
+	if i < len(o.Raw) {
+		return o.Raw[i]
+	}
+	return nil
+}
+
 func (o *Output) add(ev Event) { o.Events = append(o.Events, ev) }
 
+// addSealed appends an encrypted stanza with its bytes.
+func (o *Output) addSealed(m sealed) {
+	for len(o.Raw) < len(o.Send) {
+		o.Raw = append(o.Raw, nil)
+	}
+	o.Send = append(o.Send, m.el)
+	o.Raw = append(o.Raw, m.raw)
+}
+
 func (o *Output) merge(p Output) {
+	if len(p.Raw) > 0 {
+		for len(o.Raw) < len(o.Send) {
+			o.Raw = append(o.Raw, nil)
+		}
+		o.Raw = append(o.Raw, p.Raw...)
+	}
 	o.Send = append(o.Send, p.Send...)
 	o.Events = append(o.Events, p.Events...)
 	if p.Change > o.Change {

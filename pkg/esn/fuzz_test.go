@@ -34,6 +34,9 @@ func FuzzReceive(f *testing.F) {
 	for _, s := range seeds {
 		f.Add([]byte(s))
 	}
+	for _, s := range gajimFuzzSeeds(f, 5) { // gajim_test.go: Gajim-shaped stanzas
+		f.Add([]byte(s))
+	}
 	f.Add([]byte(`<message xmlns='jabber:client' from='a@b/c' type='error'><thread>t</thread><error><not-acceptable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>`))
 	pr := DefaultPreferences(ProfileXEP0217)
 	pr.Groups = []int{1} // the cheapest group: fuzzing instruments math/big too

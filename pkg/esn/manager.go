@@ -181,7 +181,7 @@ func (m *Manager) Initiate(peer string, opts InitiateOptions) (string, Output, e
 	if peer == "" {
 		return "", Output{}, errors.New("esn: empty peer JID")
 	}
-	thread, err := NewThreadID(m.cfg.Rand)
+	thread, err := m.newThreadID(opts) // gajim.go
 	if err != nil {
 		return "", Output{}, err
 	}

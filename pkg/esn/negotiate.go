@@ -20,6 +20,9 @@ const (
 // start builds M1 (XEP-0116 §4.3, 4-message variant): one key pair per
 // offered group, their SHA-256 commitments, and N_A.
 func (s *Session) start(prefs Preferences) (Output, error) {
+	if prefs.Profile == ProfileGajim {
+		return s.startGajim(prefs) // gajim_negotiate.go
+	}
 	var out Output
 	n := &negotiation{}
 	s.neg = n
@@ -59,6 +62,9 @@ func (s *Session) start(prefs Preferences) (Output, error) {
 // onRequest is the responder's processing of M1 (XEP-0116 §4.4, digest
 // §5.4, §5.5): select by our preferences, draw N_B, C_A and y, answer M2.
 func (s *Session) onRequest(in *inbound) (Output, error) {
+	if s.prefs().Profile == ProfileGajim {
+		return s.onRequestGajim(in) // gajim_negotiate.go
+	}
 	var out Output
 	prefs := s.prefs()
 	prefs.keys = s.setupResponder(prefs, in.form)
@@ -122,6 +128,9 @@ func (s *Session) onRequest(in *inbound) (Output, error) {
 // onResponse is the initiator's processing of M2 and sending of M3
 // (XEP-0116 §4.5, §4.6; digest §5.6, §5.7).
 func (s *Session) onResponse(in *inbound, perr error) (Output, error) {
+	if s.prefs().Profile == ProfileGajim {
+		return s.onResponseGajim(in, perr) // gajim_negotiate.go
+	}
 	var out Output
 	n := s.neg
 	const step = "response"
@@ -282,6 +291,9 @@ func (s *Session) onResponse(in *inbound, perr error) (Output, error) {
 // onCompletion is the responder's processing of M3 and sending of M4
 // (XEP-0116 §4.7, digest §5.8, §5.9, §8.7).
 func (s *Session) onCompletion(in *inbound, perr error) (Output, error) {
+	if s.prefs().Profile == ProfileGajim {
+		return s.onCompletionGajim(in, perr) // gajim_negotiate.go
+	}
 	var out Output
 	n := s.neg
 	const step = "completion"
@@ -450,6 +462,9 @@ func (s *Session) onCompletion(in *inbound, perr error) (Output, error) {
 // onIdentity is the initiator's processing of M4 (XEP-0116 §4.8, digest
 // §5.10).
 func (s *Session) onIdentity(in *inbound, perr error) (Output, error) {
+	if s.prefs().Profile == ProfileGajim {
+		return s.onIdentityGajim(in, perr) // gajim_negotiate.go
+	}
 	var out Output
 	n := s.neg
 	const step = "identity"

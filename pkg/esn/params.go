@@ -20,6 +20,11 @@ const (
 	// variant, pubkey.go): modp, crypt_algs, hash_algs, stanzas, ver and
 	// rekey_freq are negotiable, and the logging field is "logging".
 	ProfileXEP0116
+	// ProfileGajim reproduces Gajim 0.11.4–1.0.3, the only client that
+	// shipped ESessions, with its deviations from the specifications
+	// (gajim.go, crypt.GajimSuite): 4-message only, no public keys,
+	// fixed algorithms, the responder takes the initiator's first group.
+	ProfileGajim
 )
 
 func (p Profile) String() string {
@@ -28,19 +33,23 @@ func (p Profile) String() string {
 		return "xep0217"
 	case ProfileXEP0116:
 		return "xep0116"
+	case ProfileGajim:
+		return "gajim"
 	}
 	return "Profile(" + strconv.Itoa(int(p)) + ")"
 }
 
-// ParseProfile parses "xep0217" or "xep0116".
+// ParseProfile parses "xep0217", "xep0116" or "gajim".
 func ParseProfile(s string) (Profile, error) {
 	switch s {
 	case "xep0217", "0217", "xep-0217":
 		return ProfileXEP0217, nil
 	case "xep0116", "0116", "xep-0116":
 		return ProfileXEP0116, nil
+	case "gajim":
+		return ProfileGajim, nil
 	}
-	return 0, fmt.Errorf("esn: unknown profile %q (want xep0217 or xep0116)", s)
+	return 0, fmt.Errorf("esn: unknown profile %q (want xep0217, xep0116 or gajim)", s)
 }
 
 // Logging is a value of the logging/otr field, independent of the
@@ -147,6 +156,9 @@ func DefaultPreferences(p Profile) Preferences {
 		pr.Ciphers = []string{CipherAES256CTR, CipherAES128CTR}
 		pr.RekeyFreq = 1000
 	}
+	if p == ProfileGajim {
+		pr.Groups = slices.Clone(gajimGroups[:]) // gajim.go
+	}
 	return pr
 }
 
@@ -181,7 +193,7 @@ func (p Preferences) withDefaults() Preferences {
 	if len(p.AcceptDisclosure) == 0 {
 		p.AcceptDisclosure = d.AcceptDisclosure
 	}
-	if p.Profile == ProfileXEP0217 {
+	if p.Profile == ProfileXEP0217 || p.Profile == ProfileGajim {
 		p.Ciphers = []string{CipherAES128CTR}
 		p.Hashes = []string{HashSHA256}
 		p.RekeyFreq = RekeyNever

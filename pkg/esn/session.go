@@ -78,6 +78,7 @@ type negotiation struct {
 	formA   []byte
 	formB   []byte
 	mA      []byte
+	alt     *gajimAlt // gajim profile responder only (gajim.go)
 }
 
 func (n *negotiation) erase() {

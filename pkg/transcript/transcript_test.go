@@ -277,11 +277,11 @@ func TestDecodeFlagsFirstFailure(t *testing.T) {
 		keylog  string
 		want    string // name of the first failed value
 	}{
-		{"wrong K", c.trace, regexp.MustCompile(`(?m)^(ESN_K [0-9a-f]+ )[0-9a-f]{2}`).ReplaceAllString(c.keylog, "${1}00"), "M_A = HMAC(KM_A, C_A | ID_A)"},
-		{"wrong K_final", c.trace, regexp.MustCompile(`(?m)^(ESN_KFINAL [0-9a-f]+ )[0-9a-f]{2}`).ReplaceAllString(c.keylog, "${1}00"), "M_B = HMAC(KM_B, C_B | ID_B)"},
+		{"wrong K", c.trace, flipFirstSecretDigit(t, c.keylog, "ESN_K"), "M_A = HMAC(KM_A, C_A | ID_A)"},
+		{"wrong K_final", c.trace, flipFirstSecretDigit(t, c.keylog, "ESN_KFINAL"), "M_B = HMAC(KM_B, C_B | ID_B)"},
 		{"request changed (downgrade)", replaceIn(m1, `<option><value>false</value></option>`, ""), c.keylog, "mac_A (decrypted ID_A)"},
-		{"commitment broken", replaceIn(m1, `(var="dhhashes"[^>]*><value>)[A-Za-z0-9]`, "${1}A"), c.keylog, "HASH(e) = He[5]"},
-		{"rshashes changed", replaceIn(m3, `(var="rshashes"[^>]*><value>)[A-Za-z0-9]`, "${1}Q"), c.keylog, "mac_A (decrypted ID_A)"},
+		{"commitment broken", replaceIn(m1, `(var="dhhashes"[^>]*><value>)[A-Za-z0-9+/]`, "${1}A"), c.keylog, "HASH(e) = He[5]"},
+		{"rshashes changed", replaceIn(m3, `(var="rshashes"[^>]*><value>)[A-Za-z0-9+/]`, "${1}Q"), c.keylog, "mac_A (decrypted ID_A)"},
 		{"ciphertext flipped", replaceIn(enc, `<data>[A-Za-z0-9+/]`, "<data>Z"), c.keylog, "mac"},
 	}
 	for _, tc := range tests {
@@ -372,4 +372,23 @@ func TestParseKeyLog(t *testing.T) {
 	if got := kl.Secrets("ab", esn.KeyLogNegotiation); len(got) != 1 || !bytes.Equal(got[0], []byte{0, 0xff}) {
 		t.Errorf("Secrets = %x", got)
 	}
+}
+
+// flipFirstSecretDigit changes the first hex digit of the secret on every
+// key log line labelled label (both parties log the same secret), whatever
+// its value was.
+func flipFirstSecretDigit(t *testing.T, keylog, label string) string {
+	t.Helper()
+	re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(label) + ` [0-9a-f]+ [0-9a-f]`)
+	if !re.MatchString(keylog) {
+		t.Fatalf("no %s line in the key log", label)
+	}
+	return re.ReplaceAllStringFunc(keylog, func(m string) string {
+		last := m[len(m)-1]
+		repl := "0"
+		if last == '0' {
+			repl = "1"
+		}
+		return m[:len(m)-1] + repl
+	})
 }

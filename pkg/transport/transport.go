@@ -312,30 +312,112 @@ func (c *Conn) Send(ctx context.Context, st *xmltree.Element) error {
 	if st.Name.Space != "" && st.Name.Space != nsClient {
 		return fmt.Errorf("transport: Send: stanza in namespace %q, want %q", st.Name.Space, nsClient)
 	}
+	out := shallowCopy(st)
+	out.Name.Space = nsClient
+	if out.Attribute("id") == "" {
+		out.SetAttr("id", newID())
+	}
+	return c.write(ctx, st.Name.Local, func(w tokenWriter) error {
+		c.tr.element("SEND", out)
+		return copyTokens(w, elementTokens(out, ""))
+	})
+}
+
+// SendRaw writes one stanza that the caller has already serialized, byte for
+// byte: nothing is parsed, checked or added (not even an id). It is the
+// path for stanzas produced as bytes, such as pkg/crypt's encrypted
+// stanzas, which would otherwise be parsed only to be serialized again.
+//
+// The caller guarantees that stanza is exactly one well-formed <message/>,
+// <presence/> or <iq/> element, in the jabber:client namespace (declared
+// or inherited from the stream), in UTF-8 with only XML 1.0 characters,
+// without an XML declaration, DTD or anything else around it. A malformed
+// stanza makes the server end the stream. SendRaw only checks that stanza
+// starts with the start tag of one of the three stanzas and ends with '>'.
+//
+// Otherwise it behaves as Send: it is traced, and ordered with the other
+// writes of the stream (it holds the same output lock).
+func (c *Conn) SendRaw(ctx context.Context, stanza []byte) error {
+	name := rawStanzaName(stanza)
+	if name == "" {
+		return errors.New("transport: SendRaw: not a serialized <message/>, <presence/> or <iq/>")
+	}
+	return c.write(ctx, name, func(tokenWriter) error {
+		c.tr.line("SEND", stanza)
+		_, err := c.sess.Conn().Write(stanza)
+		return err
+	})
+}
+
+// tokenWriter is the part of mellium's output token writer that write
+// hands to its callers.
+type tokenWriter interface {
+	EncodeToken(xml.Token) error
+	Flush() error
+}
+
+// rawStanzaName returns "message", "presence" or "iq" when b starts with
+// that start tag and ends with '>', and "" otherwise.
+func rawStanzaName(b []byte) string {
+	if len(b) < len("<iq/>") || b[0] != '<' || b[len(b)-1] != '>' {
+		return ""
+	}
+	for _, name := range [...]string{"message", "presence", "iq"} {
+		if len(b) > len(name)+1 && string(b[1:1+len(name)]) == name {
+			switch b[1+len(name)] {
+			case ' ', '\t', '\r', '\n', '>', '/':
+				return name
+			}
+		}
+	}
+	return ""
+}
+
+// write runs fn with the stream's output lock held (mellium's TokenWriter),
+// then flushes. The end of ctx interrupts a blocked write through the
+// connection's write deadline; the deadline is reset before the lock is
+// released, so that it can never cut into the next write. (mellium's own
+// Session.Send resets it from a goroutine that may run after the lock is
+// released, when the caller cancels ctx right after Send returns: it then
+// cuts into the next stanza, and a TLS stream cannot recover from that.)
+func (c *Conn) write(ctx context.Context, name string, fn func(tokenWriter) error) error {
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("transport: sending <%s/>: %w", st.Name.Local, err)
+		return fmt.Errorf("transport: sending <%s/>: %w", name, err)
 	}
 	select {
 	case <-c.done:
 		return c.closedErr()
 	default:
 	}
-	out := shallowCopy(st)
-	out.Name.Space = nsClient
-	if out.Attribute("id") == "" {
-		out.SetAttr("id", newID())
+	w := c.sess.TokenWriter()
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		c.raw.SetWriteDeadline(time.Unix(1, 0))
+		close(fired)
+	})
+	err := fn(w)
+	if err == nil {
+		err = w.Flush()
 	}
-	c.tr.element("SEND", out)
-	if err := c.sess.Send(ctx, elementTokens(out, "")); err != nil {
+	if !stop() {
+		// ctx ended during the write: wait for the deadline to be set,
+		// then clear it for the next writer.
+		<-fired
+		c.raw.SetWriteDeadline(time.Time{})
+	}
+	if cerr := w.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
-			return fmt.Errorf("transport: sending <%s/>: %w", st.Name.Local, ctxErr)
+			return fmt.Errorf("transport: sending <%s/>: %w", name, ctxErr)
 		}
 		select {
 		case <-c.done:
 			return c.closedErr()
 		default:
 		}
-		return fmt.Errorf("transport: sending <%s/>: %w", st.Name.Local, err)
+		return fmt.Errorf("transport: sending <%s/>: %w", name, err)
 	}
 	return nil
 }
