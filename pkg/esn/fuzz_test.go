@@ -12,8 +12,14 @@ import (
 func fuzzSeeds(t testing.TB) []string {
 	pr := DefaultPreferences(ProfileXEP0217)
 	pr.Groups = []int{5}
+	return sessionWire(t, pr, 5)
+}
+
+// sessionWire returns the stanzas of a negotiation between two peers with
+// prefs pr, one message and the termination.
+func sessionWire(t testing.TB, pr Preferences, minGroup int) []string {
 	suite := crypt.XEPSuite()
-	suite.MinGroup = 5
+	suite.MinGroup = minGroup
 	p := newPair(t, pairOpts{prefsA: pr, prefsB: pr, tweak: func(a, b *Config) { a.Suite, b.Suite = &suite, &suite }})
 	thread, _, _ := p.mustNegotiate()
 	p.send(p.a, thread, "hello")
@@ -40,11 +46,18 @@ func FuzzReceive(f *testing.F) {
 	f.Add([]byte(`<message xmlns='jabber:client' from='a@b/c' type='error'><thread>t</thread><error><not-acceptable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>`))
 	pr := DefaultPreferences(ProfileXEP0217)
 	pr.Groups = []int{1} // the cheapest group: fuzzing instruments math/big too
+	f.Fuzz(fuzzReceive(pr))
+}
+
+// fuzzReceive is the body of the receive fuzz targets for peers with
+// prefs pr (group 1 allowed): a fresh responder and an established
+// session get the input.
+func fuzzReceive(pr Preferences) func(*testing.T, []byte) {
 	suite := crypt.XEPSuite()
 	suite.MinGroup = 1
 	var p *pair
 	var thread string
-	f.Fuzz(func(t *testing.T, data []byte) {
+	return func(t *testing.T, data []byte) {
 		st, err := xmltree.Parse(data, xmltree.Limits{MaxBytes: 1 << 16})
 		if err != nil {
 			return
@@ -81,5 +94,5 @@ func FuzzReceive(f *testing.F) {
 				t.Fatal("negotiated again")
 			}
 		}
-	})
+	}
 }

@@ -107,15 +107,7 @@ func TestGajimNegotiateGroups(t *testing.T) {
 			if na.SAS != nb.SAS || na.SAS == "" || len(na.SAS) > 5 {
 				t.Fatalf("SAS %q / %q", na.SAS, nb.SAS)
 			}
-			p.send(p.a, thread, "hello")
-			p.send(p.b, thread, "hi alice")
-			p.send(p.a, thread, "world")
-			if got := strings.Join(bodies(p.b.events), "|"); got != "hello|world" {
-				t.Fatalf("bob got %q", got)
-			}
-			if got := strings.Join(bodies(p.a.events), "|"); got != "hi alice" {
-				t.Fatalf("alice got %q", got)
-			}
+			p.converse(thread)
 			for _, ev := range p.b.events {
 				if m, ok := ev.(MessageEvent); ok && len(m.Stanza.Children()) != 2 {
 					t.Fatalf("delivered stanza %s (the notice must be dropped)", m.Stanza)
@@ -133,21 +125,13 @@ func TestGajimNegotiateGroups(t *testing.T) {
 			}
 			// Termination: Alice sends the SSN terminate form and ends;
 			// Bob ends on receipt. Gajim sends no acknowledgement.
-			out, err := p.a.m.Terminate(thread)
-			if err != nil {
-				t.Fatal(err)
-			}
+			out := p.terminateByA(thread)
 			if len(out.Send) != 1 {
 				t.Fatalf("terminate sent %d stanzas", len(out.Send))
 			}
-			p.run(p.a, out.Send)
 			ta, ok := lastEvent[TerminatedEvent](out.Events)
 			if !ok || ta.Err != nil || ta.Acknowledged {
 				t.Fatalf("alice termination: %+v", ta)
-			}
-			tb, ok := lastEvent[TerminatedEvent](p.b.events)
-			if !ok || tb.Err != nil || !tb.ByPeer {
-				t.Fatalf("bob termination: %+v", tb)
 			}
 			if p.a.m.Len() != 0 || p.b.m.Len() != 0 {
 				t.Fatal("sessions left")
@@ -602,14 +586,7 @@ func TestNewGajimThreadID(t *testing.T) {
 // gajimFuzzSeeds returns the stanzas of a gajim<->gajim negotiation and
 // exchange, for the fuzz targets.
 func gajimFuzzSeeds(t testing.TB, group int) []string {
-	suite := crypt.XEPSuite()
-	suite.MinGroup = 1
-	p := newPair(t, pairOpts{prefsA: gajimPrefs(group), prefsB: gajimPrefs(group), tweak: func(a, b *Config) { a.Suite, b.Suite = &suite, &suite }})
-	thread, _, _ := p.mustNegotiate()
-	p.send(p.a, thread, "hello")
-	out, _ := p.a.m.Terminate(thread)
-	p.run(p.a, out.Send)
-	return p.wire
+	return sessionWire(t, gajimPrefs(group), 1)
 }
 
 // FuzzGajimReceive is FuzzReceive for gajim-profile sessions: a fresh
@@ -618,44 +595,5 @@ func FuzzGajimReceive(f *testing.F) {
 	for _, s := range gajimFuzzSeeds(f, 1) {
 		f.Add([]byte(s))
 	}
-	pr := gajimPrefs(1) // the cheapest group: fuzzing instruments math/big too
-	suite := crypt.XEPSuite()
-	suite.MinGroup = 1
-	var p *pair
-	var thread string
-	f.Fuzz(func(t *testing.T, data []byte) {
-		st, err := xmltree.Parse(data, xmltree.Limits{MaxBytes: 1 << 16})
-		if err != nil {
-			return
-		}
-		fresh, err := NewManager(Config{Local: "bob@example.com/laptop", Preferences: pr, Suite: &suite})
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, _ := fresh.Receive(st)
-		for _, ev := range out.Events {
-			switch ev.(type) {
-			case NegotiatedEvent, MessageEvent:
-				t.Fatalf("fresh responder reported %T", ev)
-			}
-		}
-		if p == nil || p.b.m.Len() == 0 {
-			p = newPair(t, pairOpts{prefsA: pr, prefsB: pr, tweak: func(a, b *Config) { a.Suite, b.Suite = &suite, &suite }})
-			thread, _, _ = p.mustNegotiate()
-		}
-		p.t = t
-		st.SetAttr("from", p.a.jid)
-		if th := st.Child("", "thread"); th != nil {
-			th.Nodes = []xmltree.Node{{Text: thread}}
-		}
-		out, _ = p.b.m.Receive(st)
-		for _, ev := range out.Events {
-			if m, ok := ev.(MessageEvent); ok && !strings.Contains(string(data), "<c") {
-				t.Fatalf("delivered %q without a <c/>", m.Body)
-			}
-			if _, ok := ev.(NegotiatedEvent); ok {
-				t.Fatal("negotiated again")
-			}
-		}
-	})
+	f.Fuzz(fuzzReceive(gajimPrefs(1))) // the cheapest group: fuzzing instruments math/big too
 }

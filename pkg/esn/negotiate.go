@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/esn-project/esn/pkg/crypt"
-	"github.com/esn-project/esn/pkg/xmltree"
 )
 
 // Limits on negotiation field sizes (digest §8.6).
@@ -23,40 +22,15 @@ func (s *Session) start(prefs Preferences) (Output, error) {
 	if prefs.Profile == ProfileGajim {
 		return s.startGajim(prefs) // gajim_negotiate.go
 	}
-	var out Output
-	n := &negotiation{}
-	s.neg = n
-	var he [][]byte
-	for _, id := range prefs.Groups {
-		g, err := crypt.GroupByID(id)
-		if err != nil {
-			n.erase()
-			return out, fmt.Errorf("esn: offering group %d: %w", id, err)
-		}
-		k, err := s.cfg.ent.key(g)
-		if err != nil {
-			n.erase()
-			return out, err
-		}
-		n.keys = append(n.keys, k)
-		he = append(he, k.Commitment())
-	}
-	var err error
-	if n.na, err = s.cfg.ent.nonce(); err != nil {
-		n.erase()
-		return out, err
+	n, he, err := s.offerKeys(prefs.Groups, s.cfg.ent.nonce)
+	if err != nil {
+		return Output{}, err
 	}
 	n.offer = buildRequest(prefs, n.na, he)
 	if s.pk != nil {
 		s.pk.applyKeyOffer(n.offer, n.keys)
 	}
-	n.formA = s.suite.NormalizeContent(n.offer.Element())
-	m := s.message("normal")
-	m.AddChild(featureWrap(n.offer))
-	m.AddChild(ampNoStore())
-	out.Send = append(out.Send, m)
-	s.state = stateAwaitingResponse
-	return out, nil
+	return s.sendOffer(n), nil
 }
 
 // onRequest is the responder's processing of M1 (XEP-0116 §4.4, digest
@@ -81,21 +55,11 @@ func (s *Session) onRequest(in *inbound) (Output, error) {
 	}
 	suite.MACKeyBits128 = prefs.MacKeyBits128
 	suite.MinGroup = min(slices.Min(prefs.Groups), suite.MinGroup)
-	s.suite, s.params = suite, r.params
-	n := &negotiation{na: r.na, he: r.he}
-	s.neg = n
-	g, _ := crypt.GroupByID(r.params.Group)
-	if n.nb, err = s.cfg.ent.nonce(); err == nil {
-		if n.ca, err = s.cfg.ent.counter(); err == nil {
-			n.priv, err = s.cfg.ent.key(g)
-		}
-	}
+	n, err := s.beginResponse(suite, r, in.form, s.cfg.ent.nonce, s.cfg.ent.counter)
 	if err != nil {
 		s.end(&out, err, false, false)
 		return out, err
 	}
-	n.cb = n.ca.Peer()
-	n.formA = s.suite.NormalizeContent(in.form.Element())
 	f := NewForm(FormTypeSubmit)
 	for _, fl := range r.answer {
 		switch fl.Var {
@@ -117,199 +81,111 @@ func (s *Session) onRequest(in *inbound) (Output, error) {
 			return out, nil
 		}
 	}
-	m := s.message("normal")
-	m.AddChild(featureWrap(f))
-	out.Send = append(out.Send, m)
-	s.state = stateAwaitingCompletion
-	s.deadline = s.cfg.now().Add(s.cfg.negTimeout())
+	s.sendStep(&out, f, stateAwaitingCompletion)
 	return out, nil
 }
 
 // onResponse is the initiator's processing of M2 and sending of M3
-// (XEP-0116 §4.5, §4.6; digest §5.6, §5.7).
+// (XEP-0116 §4.5, §4.6; digest §5.6, §5.7), for every profile.
 func (s *Session) onResponse(in *inbound, perr error) (Output, error) {
-	if s.prefs().Profile == ProfileGajim {
-		return s.onResponseGajim(in, perr) // gajim_negotiate.go
-	}
 	var out Output
 	n := s.neg
-	const step = "response"
-	switch in.kind {
-	case kindDecline:
-		reason, _ := in.form.Value("reason")
-		s.peer = in.from
-		s.end(&out, fmt.Errorf("%w: %q", ErrDeclined, truncate(reason)), true, false)
-		return out, nil
-	case kindAccept:
-	default:
-		if perr != nil {
-			s.peer = in.from
-			nerr := negFail(step, CondNotAcceptable, perr, formErrField(perr)...)
-			s.fail(&out, nerr, nerr, nil)
-			return out, nil
-		}
-		return out, fmt.Errorf("esn: unexpected %s while awaiting the response", in.kind)
+	if done, err := s.screenResponse(&out, in, perr); done {
+		return out, err
 	}
 	s.peer = in.from // bind to the responder's full JID ([XEP-0155] §5)
 	resp := in.form
-	par, nerr := checkResponse(s.prefs(), n.offer, resp)
-	if nerr != nil {
+	if nerr := s.readResponse(resp); nerr != nil {
 		s.fail(&out, nerr, nerr, nil)
 		return out, nil
 	}
-	bad := func(err error, cond string, fields ...string) (Output, error) {
-		nerr := negFail(step, cond, err, fields...)
-		s.fail(&out, nerr, nerr, nil)
-		return out, nil
-	}
-	// Nonces and counter (digest §5.6 step 2, 4).
-	na, err := b64Field(resp, "nonce", maxNonceLen)
-	if err != nil {
-		return bad(err, CondNotAcceptable, "nonce")
-	}
-	if !ctEqual(na, n.na) {
-		return bad(errNonce, CondNotAcceptable, "nonce")
-	}
-	if n.nb, err = b64Field(resp, "my_nonce", maxNonceLen); err != nil || len(n.nb) < minNonceLen {
-		return bad(fmt.Errorf("my_nonce: %v", err), CondNotAcceptable, "my_nonce")
-	}
-	if ctEqual(n.nb, n.na) {
-		return bad(errReflection, CondNotAcceptable, "my_nonce")
-	}
-	cv, _ := resp.Value("counter")
-	if n.ca, err = crypt.ParseCounter(cv); err != nil {
-		return bad(err, CondNotAcceptable, "counter")
-	}
-	n.cb = n.ca.Peer()
-	// The chosen group's key pair; erase the others.
-	idx := slices.Index(choices(n.offer.Field("modp")), strconv.Itoa(par.Group))
-	for i, k := range n.keys {
-		if i != idx {
-			k.Erase()
-		}
-	}
-	n.priv = n.keys[idx]
-	n.keys = nil
-	g := n.priv.Group()
-	dk := resp.Field("dhkeys")
-	if dk == nil || len(dk.Values) != 1 {
-		return bad(errors.New("dhkeys must hold one value"), CondNotAcceptable, "dhkeys")
-	}
-	// XEP-0116 §4.5: "Return <not-acceptable/> unless 1 < d < p-1".
-	d, err := g.ParsePublic("dhkeys", dk.Values[0])
-	if err != nil {
-		return bad(err, CondNotAcceptable, "dhkeys")
-	}
-	if d.Cmp(n.priv.Public()) == 0 {
-		return bad(errReflection, CondNotAcceptable, "dhkeys")
-	}
-	n.peerPub = d
-	suite, err := s.suite.WithAlgorithms(par.Cipher, par.Hash)
-	if err != nil {
-		return bad(err, CondNotAcceptable, "crypt_algs", "hash_algs")
-	}
-	suite.MACKeyBits128 = s.prefs().MacKeyBits128
-	suite.MinGroup = min(slices.Min(s.prefs().Groups), suite.MinGroup)
-	s.suite, s.params = suite, par
-	if n.k, err = s.suite.SharedKey(n.priv, d); err != nil {
-		return bad(err, CondNotAcceptable, "dhkeys")
-	}
-	s.keylog(KeyLogNegotiation, n.k.MarshalPrivate())
 	if s.pk != nil && s.pk.three {
 		return s.completeResponse3(resp)
 	}
 	prov := s.suite.SessionKeys(n.k, crypt.Initiator) // provisory KC_A, KM_A, KS_A
 	defer prov.Erase()
 	n.formB = s.suite.NormalizeContent(resp.Element())
-
-	// rshashes: the non-expired retained secrets shared with the peer, plus
-	// fillers, in random positions (XEP-0116 §4.6, D-8).
-	var rsh [][]byte
-	if s.cfg.cfg.Secrets != nil {
-		list, err := s.cfg.cfg.Secrets.Retained(s.cfg.account, s.peerBare)
-		if err != nil {
-			s.end(&out, fmt.Errorf("esn: reading retained secrets: %w", err), false, false)
-			return out, nil
-		}
-		if len(list) > maxRSHashes-rsFillers {
-			list = list[:maxRSHashes-rsFillers]
-		}
-		n.rsUsed = list
-		for _, rs := range list {
-			rsh = append(rsh, s.suite.RetainedSecretHash(n.na, crypt.NewKey(rs.Secret)))
-		}
+	rsh, err := s.hashRetained(s.maxRetainedHashed())
+	if err != nil {
+		s.end(&out, err, false, false)
+		return out, nil
 	}
-	for range rsFillers {
-		fl, err := s.cfg.ent.filler(s.suite.Hash.Size())
-		if err != nil {
-			s.end(&out, err, false, false)
-			return out, err
-		}
-		pos, err := s.cfg.ent.filler(1)
-		if err != nil {
-			s.end(&out, err, false, false)
-			return out, err
-		}
-		at := int(pos[0]) % (len(rsh) + 1)
-		rsh = slices.Insert(rsh, at, fl)
+	if rsh, err = s.padRSHashes(rsh); err != nil {
+		s.end(&out, err, false, false)
+		return out, err
 	}
-	f := NewForm(FormTypeResult)
-	f.Add(Field{Var: "accept", Values: []string{"1"}})
-	f.Add(Field{Var: "nonce", Values: []string{crypt.EncodeBase64(n.nb)}})
-	f.Add(Field{Var: "dhkeys", Type: "hidden", Values: []string{crypt.EncodeBase64(n.priv.PublicBytes())}})
-	rv := make([]string, len(rsh))
-	for i, h := range rsh {
-		rv[i] = crypt.EncodeBase64(h)
-	}
-	f.Add(Field{Var: "rshashes", Type: "hidden", Values: rv})
+	f := s.completionForm(rsh)
 	formA2 := s.suite.NormalizeContent(f.Element())
-	macA := s.suite.MacA(prov.SIGMA, n.na, n.nb, n.priv.Public(), s.ownPubKey(par.InitPubKey), n.formA, formA2)
-	plainA, err := s.identityPlaintext(par.InitPubKey, macA)
-	clear(macA)
+	macA := s.suite.MacA(prov.SIGMA, n.na, n.nb, n.priv.Public(), s.ownPubKey(s.params.InitPubKey), n.formA, formA2)
+	idA, mA, err := s.sealIdentity(s.params.InitPubKey, macA, prov, &n.ca)
 	if err != nil {
 		s.end(&out, err, false, false)
 		return out, err
 	}
-	idA, mA, err := s.suite.EncryptIdentity(prov.Cipher, prov.MAC, &n.ca, plainA)
-	clear(plainA)
-	if err != nil {
-		s.end(&out, err, false, false)
-		return out, err
-	}
-	f.Add(Field{Var: "identity", Values: []string{crypt.EncodeBase64(idA)}})
-	f.Add(Field{Var: "mac", Values: []string{crypt.EncodeBase64(mA)}})
+	f.Add(s.field("identity", crypt.EncodeBase64(idA)))
+	f.Add(s.field("mac", crypt.EncodeBase64(mA)))
 	n.mA = mA
 	s.sas = s.suite.SAS(mA, n.formB)
-	m := s.message("normal")
-	m.AddChild(featureWrap(f))
-	out.Send = append(out.Send, m)
-	s.state = stateAwaitingIdentity
-	s.deadline = s.cfg.now().Add(s.cfg.negTimeout())
+	s.sendStep(&out, f, stateAwaitingIdentity)
 	return out, nil
 }
 
-// onCompletion is the responder's processing of M3 and sending of M4
-// (XEP-0116 §4.7, digest §5.8, §5.9, §8.7).
-func (s *Session) onCompletion(in *inbound, perr error) (Output, error) {
-	if s.prefs().Profile == ProfileGajim {
-		return s.onCompletionGajim(in, perr) // gajim_negotiate.go
+// readResponse checks M2 against M1 and takes from it N_B, C_A, d, the
+// chosen parameters and K (XEP-0116 §4.5, digest §5.6). The gajim profile
+// checks M2 as a Gajim responder writes it, keeps the first group (its
+// check made sure of it), answers any nonce failure alike, and keeps the
+// 256-bit MAC keys.
+func (s *Session) readResponse(resp *Form) *NegotiationError {
+	const step = "response"
+	n := s.neg
+	gajim := s.prefs().Profile == ProfileGajim
+	check := checkResponse
+	if gajim {
+		check = gajimCheckResponse
 	}
+	par, nerr := check(s.prefs(), n.offer, resp)
+	if nerr != nil {
+		return nerr
+	}
+	// Nonces and counter (digest §5.6 step 2, 4).
+	na, err := b64Field(resp, "nonce", maxNonceLen)
+	if err != nil && !gajim {
+		return negFail(step, CondNotAcceptable, err, "nonce")
+	}
+	if err != nil || !ctEqual(na, n.na) {
+		return negFail(step, CondNotAcceptable, errNonce, "nonce")
+	}
+	idx := 0
+	if !gajim {
+		idx = slices.Index(choices(n.offer.Field("modp")), strconv.Itoa(par.Group))
+	}
+	if field, err := n.takeResponse(resp, idx); err != nil {
+		return negFail(step, CondNotAcceptable, err, field)
+	}
+	suite, err := s.suite.WithAlgorithms(par.Cipher, par.Hash)
+	if err != nil {
+		return negFail(step, CondNotAcceptable, err, "crypt_algs", "hash_algs")
+	}
+	if !gajim {
+		suite.MACKeyBits128 = s.prefs().MacKeyBits128
+	}
+	suite.MinGroup = min(slices.Min(s.prefs().Groups), suite.MinGroup)
+	s.suite, s.params = suite, par
+	if n.k, err = s.suite.SharedKey(n.priv, n.peerPub); err != nil {
+		return negFail(step, CondNotAcceptable, err, "dhkeys")
+	}
+	s.keylog(KeyLogNegotiation, n.k.MarshalPrivate())
+	return nil
+}
+
+// onCompletion is the responder's processing of M3 and sending of M4
+// (XEP-0116 §4.7, digest §5.8, §5.9, §8.7), for every profile.
+func (s *Session) onCompletion(in *inbound, perr error) (Output, error) {
 	var out Output
 	n := s.neg
 	const step = "completion"
-	switch in.kind {
-	case kindCancel:
-		reason, _ := in.form.Value("reason")
-		s.end(&out, fmt.Errorf("%w: initiator cancelled: %q", ErrDeclined, truncate(reason)), true, false)
-		return out, nil
-	case kindComplete:
-	default:
-		if perr != nil {
-			nerr := negFail(step, CondNotAcceptable, perr, formErrField(perr)...)
-			s.fail(&out, nerr, nerr, nil)
-			return out, nil
-		}
-		return out, fmt.Errorf("esn: unexpected %s while awaiting the completion", in.kind)
+	if done, err := s.screenCompletion(&out, in, perr); done {
+		return out, err
 	}
 	f := in.form
 	if s.pk != nil && s.pk.three {
@@ -317,96 +193,43 @@ func (s *Session) onCompletion(in *inbound, perr error) (Output, error) {
 	}
 	// Every failure below answers feature-not-implemented without a field
 	// list: crypto failures must not be oracles (digest §5.12).
-	cryptoFail := func(err error) (Output, error) {
-		nerr := negFail(step, CondFeatureNotImplemented, err)
-		s.fail(&out, nerr, nerr, nil)
-		return out, nil
-	}
-	nb, err := b64Field(f, "nonce", maxNonceLen)
-	if err != nil || !ctEqual(nb, n.nb) {
-		return cryptoFail(errNonce)
-	}
-	g, _ := crypt.GroupByID(s.params.Group)
-	dk := f.Field("dhkeys")
-	if dk == nil || len(dk.Values) != 1 {
-		return cryptoFail(errors.New("dhkeys must hold one value"))
-	}
-	// XEP-0116 §4.7 steps 1-2: the commitment first, then the range.
-	e, err := crypt.DecodeInteger("dhkeys", dk.Values[0], g.ByteLen())
-	if err != nil {
+	cryptoFail := s.cryptoFailer(&out, step)
+	if err := s.takeCompletion(f); err != nil {
 		return cryptoFail(err)
 	}
-	if !crypt.VerifyCommitment(n.he, e) {
-		return cryptoFail(errCommitment)
-	}
-	if err := g.Validate(e); err != nil {
-		return cryptoFail(err)
-	}
-	n.peerPub = e
-	if n.k, err = s.suite.SharedKey(n.priv, e); err != nil {
-		return cryptoFail(err)
-	}
-	s.keylog(KeyLogNegotiation, n.k.MarshalPrivate())
 	prov := s.suite.SessionKeys(n.k, crypt.Initiator)
 	defer prov.Erase()
-	idA, err1 := b64Field(f, "identity", maxIdentityLen)
-	mA, err2 := b64Field(f, "mac", maxMACLen)
-	if err1 != nil || err2 != nil {
-		return cryptoFail(errors.Join(err1, err2))
-	}
-	macA, err := s.suite.DecryptIdentity(prov.Cipher, prov.MAC, &n.ca, idA, mA)
+	caBefore := n.ca
+	macA, idA, mA, err := s.openIdentity(f, "M_A", prov, &n.ca)
 	if err != nil {
-		return cryptoFail(fmt.Errorf("%w: M_A", ErrAuthentication))
+		return cryptoFail(err)
 	}
 	formA2 := s.suite.NormalizeContent(f.Element(), "identity", "mac")
-	err = s.verifyIdentity(s.params.InitPubKey, macA, func(pk []byte) []byte {
-		return s.suite.MacA(prov.SIGMA, n.na, n.nb, e, pk, n.formA, formA2)
+	err = s.verifyPeerMAC(s.params.InitPubKey, "mac_A", macA, func(pk []byte) []byte {
+		return s.suite.MacA(prov.SIGMA, n.na, n.nb, n.peerPub, pk, n.formA, formA2)
 	})
 	clear(macA)
+	if err != nil && s.prefs().Profile == ProfileGajim {
+		// Tell a XEP initiator from a forger (the peer's answer is the same).
+		err = s.gajimDiagnose(caBefore, idA, mA, n.peerPub, f.Element())
+	}
 	if err != nil {
 		return cryptoFail(err)
 	}
 	s.sas = s.suite.SAS(mA, n.formB)
 
 	// Shared retained secret (XEP-0116 §4.7 step 6).
-	var rshashes [][]byte
-	if fl := f.Field("rshashes"); fl != nil {
-		if len(fl.Values) > maxRSHashes {
-			return cryptoFail(errors.New("too many rshashes"))
-		}
-		for _, v := range fl.Values {
-			b, err := crypt.DecodeBase64("rshashes", v, maxMACLen)
-			if err != nil {
-				return cryptoFail(err)
-			}
-			rshashes = append(rshashes, b)
-		}
+	rshashes, err := parseRSHashes(f)
+	if err != nil {
+		return cryptoFail(err)
 	}
-	var srs crypt.Key
-	var srsEntry *RetainedSecret
-	var cands []RetainedSecret
-	if s.cfg.cfg.Secrets != nil {
-		if cands, err = s.cfg.cfg.Secrets.Retained(s.cfg.account, s.peerBare); err != nil {
-			s.end(&out, fmt.Errorf("esn: reading retained secrets: %w", err), false, false)
-			return out, nil
-		}
-		keys := make([]crypt.Key, len(cands))
-		for i, c := range cands {
-			keys[i] = crypt.NewKey(c.Secret)
-		}
-		if i := s.suite.MatchRetainedSecret(n.na, keys, rshashes); i >= 0 {
-			srs, srsEntry = keys[i], &cands[i]
-		}
-		defer func() {
-			for _, k := range keys {
-				k.Erase()
-			}
-			for _, c := range cands {
-				clear(c.Secret)
-			}
-		}()
+	srs, srsEntry, eraseCands, err := s.findRetained(rshashes)
+	defer eraseCands()
+	if err != nil {
+		s.end(&out, err, false, false)
+		return out, nil
 	}
-	kf := s.suite.FinalKey(n.k, srs, s.prefs().OSS)
+	kf := s.suite.FinalKey(n.k, srs, s.oss())
 	defer kf.Erase()
 	s.keylog(KeyLogFinal, kf.MarshalPrivate())
 	ka := s.suite.SessionKeys(kf, crypt.Initiator)
@@ -416,63 +239,45 @@ func (s *Session) onCompletion(in *inbound, perr error) (Output, error) {
 	var srshash []byte
 	if srsEntry != nil {
 		srshash = s.suite.SharedRetainedSecretHash(srs)
-	} else if srshash, err = s.suite.RandomHashValue(s.cfg.cfg.Rand); err != nil {
+	} else if srshash, err = s.randomHashValue(); err != nil {
 		s.end(&out, err, false, false)
 		return out, err
 	}
-	m4 := NewForm(FormTypeResult)
-	m4.Add(Field{Var: "nonce", Values: []string{crypt.EncodeBase64(n.na)}})
-	m4.Add(Field{Var: "srshash", Values: []string{crypt.EncodeBase64(srshash)}})
+	m4 := s.resultForm()
+	m4.Add(s.field("nonce", crypt.EncodeBase64(n.na)))
+	m4.Add(s.field("srshash", crypt.EncodeBase64(srshash)))
 	formB2 := s.suite.NormalizeContent(m4.Element())
 	macB := s.suite.MacB(kb.SIGMA, n.na, n.nb, n.priv.Public(), s.ownPubKey(s.params.RespPubKey), n.formB, formB2)
-	plainB, err := s.identityPlaintext(s.params.RespPubKey, macB)
-	clear(macB)
+	idB, mB, err := s.sealIdentity(s.params.RespPubKey, macB, kb, &n.cb)
 	if err != nil {
 		s.end(&out, err, false, false)
 		return out, err
 	}
-	idB, mB, err := s.suite.EncryptIdentity(kb.Cipher, kb.MAC, &n.cb, plainB)
-	clear(plainB)
-	if err != nil {
-		s.end(&out, err, false, false)
-		return out, err
-	}
-	m4.Add(Field{Var: "identity", Values: []string{crypt.EncodeBase64(idB)}})
-	m4.Add(Field{Var: "mac", Values: []string{crypt.EncodeBase64(mB)}})
+	m4.Add(s.field("identity", crypt.EncodeBase64(idB)))
+	m4.Add(s.field("mac", crypt.EncodeBase64(mB)))
 
 	// RS_new is written before M4 is sent (XEP-0116 §4.7 step 12, D-16).
-	if err := s.storeRetained(s.suite.NewRetainedSecret(kf), srsEntry); err != nil {
+	if err := s.keepRetained(kf, srsEntry); err != nil {
 		nerr := negFail(step, "internal-server-error", err)
 		s.fail(&out, nerr, nerr, nil)
 		return out, nil
 	}
-	s.srs = srsEntry != nil
-	s.verified = srsEntry != nil && srsEntry.Verified
-	if err := s.establish(kb, ka, n.cb, n.ca); err != nil {
+	if err := s.establishStream(kb, ka, n.cb, n.ca); err != nil {
 		s.end(&out, err, false, false)
 		return out, err
 	}
-	m := s.message("normal")
-	m.AddChild(xmltree.New(NSInit, "init").AddChild(m4.Element()))
-	out.Send = append(out.Send, m)
+	s.sendInit(&out, m4)
 	s.established(&out)
 	return out, nil
 }
 
 // onIdentity is the initiator's processing of M4 (XEP-0116 §4.8, digest
-// §5.10).
+// §5.10), for every profile.
 func (s *Session) onIdentity(in *inbound, perr error) (Output, error) {
-	if s.prefs().Profile == ProfileGajim {
-		return s.onIdentityGajim(in, perr) // gajim_negotiate.go
-	}
 	var out Output
 	n := s.neg
 	const step = "identity"
-	cryptoFail := func(err error) (Output, error) {
-		nerr := negFail(step, CondFeatureNotImplemented, err)
-		s.fail(&out, nerr, nerr, nil)
-		return out, nil
-	}
+	cryptoFail := s.cryptoFailer(&out, step)
 	if in.kind != kindIdentity {
 		if perr != nil {
 			return cryptoFail(perr)
@@ -489,38 +294,21 @@ func (s *Session) onIdentity(in *inbound, perr error) (Output, error) {
 		return cryptoFail(err)
 	}
 	// SRS: among exactly the secrets hashed into rshashes (digest §6.7).
-	keys := make([]crypt.Key, len(n.rsUsed))
-	for i, rs := range n.rsUsed {
-		keys[i] = crypt.NewKey(rs.Secret)
-	}
-	defer func() {
-		for _, k := range keys {
-			k.Erase()
-		}
-	}()
-	var srs crypt.Key
-	var srsEntry *RetainedSecret
-	if i := s.suite.MatchSharedRetainedSecret(keys, srshash); i >= 0 {
-		srs, srsEntry = keys[i], &n.rsUsed[i]
-	}
-	kf := s.suite.FinalKey(n.k, srs, s.prefs().OSS)
+	srs, srsEntry, eraseUsed := s.matchUsedSecret(srshash)
+	defer eraseUsed()
+	kf := s.suite.FinalKey(n.k, srs, s.oss())
 	defer kf.Erase()
 	ka := s.suite.SessionKeys(kf, crypt.Initiator)
 	kb := s.suite.SessionKeys(kf, crypt.Responder)
 	defer ka.Erase()
 	defer kb.Erase()
-	idB, err1 := b64Field(f, "identity", maxIdentityLen)
-	mB, err2 := b64Field(f, "mac", maxMACLen)
-	if err1 != nil || err2 != nil {
-		return cryptoFail(errors.Join(err1, err2))
-	}
 	cb := n.cb
-	macB, err := s.suite.DecryptIdentity(kb.Cipher, kb.MAC, &cb, idB, mB)
+	macB, _, _, err := s.openIdentity(f, "M_B", kb, &cb)
 	if err != nil {
-		return cryptoFail(fmt.Errorf("%w: M_B", ErrAuthentication))
+		return cryptoFail(err)
 	}
 	formB2 := s.suite.NormalizeContent(f.Element(), "identity", "mac")
-	err = s.verifyIdentity(s.params.RespPubKey, macB, func(pk []byte) []byte {
+	err = s.verifyPeerMAC(s.params.RespPubKey, "mac_B", macB, func(pk []byte) []byte {
 		return s.suite.MacB(kb.SIGMA, n.na, n.nb, n.peerPub, pk, n.formB, formB2)
 	})
 	clear(macB)
@@ -529,24 +317,18 @@ func (s *Session) onIdentity(in *inbound, perr error) (Output, error) {
 	}
 	s.keylog(KeyLogFinal, kf.MarshalPrivate())
 	// RS_new only after Bob's identity verified (D-13).
-	if err := s.storeRetained(s.suite.NewRetainedSecret(kf), srsEntry); err != nil {
+	if err := s.keepRetained(kf, srsEntry); err != nil {
 		s.end(&out, err, false, false)
 		return out, nil
 	}
-	s.srs = srsEntry != nil
-	s.verified = srsEntry != nil && srsEntry.Verified
-	if err := s.establish(ka, kb, n.ca, cb); err != nil {
+	if err := s.establishStream(ka, kb, n.ca, cb); err != nil {
 		s.end(&out, err, false, false)
 		return out, err
 	}
 	s.established(&out)
 	// An optional <c/> in M4, processed only now that Bob is verified.
-	if in.c != nil {
-		p, err := s.onEstablished(&inbound{st: in.st, from: in.from, thread: in.thread, kind: kindEncrypted, c: in.c}, nil)
-		out.merge(p)
-		return out, err
-	}
-	return out, nil
+	err = s.piggyback(&out, in)
+	return out, err
 }
 
 // storeRetained replaces the shared secret's entry, or adds a new one.

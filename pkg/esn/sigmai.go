@@ -2,7 +2,6 @@ package esn
 
 import (
 	"errors"
-	"fmt"
 	"math/big"
 
 	"github.com/esn-project/esn/pkg/crypt"
@@ -70,13 +69,7 @@ func (s *Session) signResponse3(f *Form, e *big.Int) *NegotiationError {
 	kb := s.suite.SessionKeys(n.k, crypt.Responder)
 	defer kb.Erase()
 	macB := s.suite.MacB(kb.SIGMA, n.na, n.nb, n.priv.Public(), s.ownPubKey(s.params.RespPubKey), n.formB, nil)
-	plain, err := s.identityPlaintext(s.params.RespPubKey, macB)
-	clear(macB)
-	if err != nil {
-		return negFail(step, "internal-server-error", err)
-	}
-	idB, mB, err := s.suite.EncryptIdentity(kb.Cipher, kb.MAC, &n.cb, plain)
-	clear(plain)
+	idB, mB, err := s.sealIdentity(s.params.RespPubKey, macB, kb, &n.cb)
 	if err != nil {
 		return negFail(step, "internal-server-error", err)
 	}
@@ -91,24 +84,15 @@ func (s *Session) signResponse3(f *Form, e *big.Int) *NegotiationError {
 func (s *Session) completeResponse3(resp *Form) (Output, error) {
 	var out Output
 	n := s.neg
-	cryptoFail := func(err error) (Output, error) {
-		nerr := negFail("response", CondFeatureNotImplemented, err)
-		s.fail(&out, nerr, nerr, nil)
-		return out, nil
-	}
+	cryptoFail := s.cryptoFailer(&out, "response")
 	ka := s.suite.SessionKeys(n.k, crypt.Initiator)
 	kb := s.suite.SessionKeys(n.k, crypt.Responder)
 	defer ka.Erase()
 	defer kb.Erase()
-	idB, err1 := b64Field(resp, "identity", maxIdentityLen)
-	mB, err2 := b64Field(resp, "mac", maxMACLen)
-	if err1 != nil || err2 != nil {
-		return cryptoFail(errors.Join(err1, err2))
-	}
 	cb := n.cb
-	plain, err := s.suite.DecryptIdentity(kb.Cipher, kb.MAC, &cb, idB, mB)
+	plain, _, _, err := s.openIdentity(resp, "M_B", kb, &cb)
 	if err != nil {
-		return cryptoFail(fmt.Errorf("%w: M_B", ErrAuthentication))
+		return cryptoFail(err)
 	}
 	n.formB = s.suite.NormalizeContent(resp.Element(), "identity", "mac")
 	err = s.verifyIdentity(s.params.RespPubKey, plain, func(pk []byte) []byte {
@@ -123,14 +107,7 @@ func (s *Session) completeResponse3(resp *Form) (Output, error) {
 	f.Add(Field{Var: "nonce", Values: []string{crypt.EncodeBase64(n.nb)}})
 	formA2 := s.suite.NormalizeContent(f.Element())
 	macA := s.suite.MacA(ka.SIGMA, n.na, n.nb, n.priv.Public(), s.ownPubKey(s.params.InitPubKey), n.formA, formA2)
-	plainA, err := s.identityPlaintext(s.params.InitPubKey, macA)
-	clear(macA)
-	if err != nil {
-		s.end(&out, err, false, false)
-		return out, err
-	}
-	idA, mA, err := s.suite.EncryptIdentity(ka.Cipher, ka.MAC, &n.ca, plainA)
-	clear(plainA)
+	idA, mA, err := s.sealIdentity(s.params.InitPubKey, macA, ka, &n.ca)
 	if err != nil {
 		s.end(&out, err, false, false)
 		return out, err
@@ -155,11 +132,7 @@ func (s *Session) onCompletion3(in *inbound) (Output, error) {
 	var out Output
 	n := s.neg
 	f := in.form
-	cryptoFail := func(err error) (Output, error) {
-		nerr := negFail("completion", CondFeatureNotImplemented, err)
-		s.fail(&out, nerr, nerr, nil)
-		return out, nil
-	}
+	cryptoFail := s.cryptoFailer(&out, "completion")
 	nb, err := b64Field(f, "nonce", maxNonceLen)
 	if err != nil || !ctEqual(nb, n.nb) {
 		return cryptoFail(errNonce)
@@ -171,15 +144,10 @@ func (s *Session) onCompletion3(in *inbound) (Output, error) {
 	kb := s.suite.SessionKeys(n.k, crypt.Responder)
 	defer ka.Erase()
 	defer kb.Erase()
-	idA, err1 := b64Field(f, "identity", maxIdentityLen)
-	mA, err2 := b64Field(f, "mac", maxMACLen)
-	if err1 != nil || err2 != nil {
-		return cryptoFail(errors.Join(err1, err2))
-	}
 	ca := n.ca
-	plain, err := s.suite.DecryptIdentity(ka.Cipher, ka.MAC, &ca, idA, mA)
+	plain, _, _, err := s.openIdentity(f, "M_A", ka, &ca)
 	if err != nil {
-		return cryptoFail(fmt.Errorf("%w: M_A", ErrAuthentication))
+		return cryptoFail(err)
 	}
 	formA2 := s.suite.NormalizeContent(f.Element(), "identity", "mac")
 	err = s.verifyIdentity(s.params.InitPubKey, plain, func(pk []byte) []byte {
@@ -194,10 +162,6 @@ func (s *Session) onCompletion3(in *inbound) (Output, error) {
 		return out, err
 	}
 	s.established(&out)
-	if in.c != nil {
-		p, err := s.onEstablished(&inbound{st: in.st, from: in.from, thread: in.thread, kind: kindEncrypted, c: in.c}, nil)
-		out.merge(p)
-		return out, err
-	}
-	return out, nil
+	err = s.piggyback(&out, in)
+	return out, err
 }
