@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # bench.sh: end-to-end benchmarks of esn against a local Prosody (issue 4).
 #
-# Usage: scripts/bench.sh [-n ROUNDS] [-m MESSAGES] [-s BODY_BYTES]
+# Usage: scripts/bench.sh [-n ROUNDS] [-m MESSAGES] [-s BODY_BYTES] [-r REPEATS]
 #
 #   1. one-shot: the wall time of one `esn send` (connect, authenticate, find
 #      bob's client, negotiate, send, wait for the terminate acknowledgement)
 #      next to one plaintext `go-sendxmpp` send, alternating, ROUNDS each
 #      (default 10); bob runs `esn receive` throughout.
-#   2. sustained: MESSAGES (default 2000) encrypted messages of BODY_BYTES
+#   2. sustained: MESSAGES (default 8000) encrypted messages of BODY_BYTES
 #      (default 1024) between two esn processes (`esn send --lines` to
 #      `esn receive --count`), rate measured at bob, next to a plaintext
 #      stream of stanzas of the same size on the wire over the same
@@ -15,6 +15,8 @@
 #   3. esn's CPU per encrypted message (sender + receiver, user + system,
 #      the marginal cost between a run of MESSAGES and one of MESSAGES/4)
 #      next to the plaintext stream's CPU per message, measured the same way.
+#   Parts 2 and 3 are repeated REPEATS times (default 3), encrypted and
+#   plaintext runs alternating; the medians are reported, with the range.
 #
 # The server runs with mam disabled (ESN_PROSODY_NO_MAM=1): Prosody's single
 # Lua thread is the bottleneck, and archiving would dominate. Installs
@@ -26,15 +28,17 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$PWD
 rounds=10
-msgs=2000
+msgs=8000
 size=1024
-while getopts 'n:m:s:h' o; do
+reps=3
+while getopts 'n:m:s:r:h' o; do
 	case $o in
 	n) rounds=$OPTARG ;;
 	m) msgs=$OPTARG ;;
 	s) size=$OPTARG ;;
+	r) reps=$OPTARG ;;
 	*)
-		sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'
 		exit 64
 		;;
 	esac
@@ -125,13 +129,24 @@ sustained_enc() {
 	pids+=($!)
 	for _ in $(seq 50); do grep -q '"event":"ready"' "$work/bob-$tag.out" 2>/dev/null && break; sleep 0.1; done
 	for _ in $(seq "$n"); do printf '%s\n' "$body"; done >"$work/lines-$tag.txt"
-	(
-		env $(as alice) "$esn" send --lines "bob@$ESN_DOMAIN" <"$work/lines-$tag.txt" 2>"$work/alice-$tag.err"
+	if ! (
+		rc=0
+		env $(as alice) "$esn" send --lines "bob@$ESN_DOMAIN" <"$work/lines-$tag.txt" 2>"$work/alice-$tag.err" || rc=$?
 		times >"$work/alice-$tag.times"
-	)
+		exit "$rc"
+	); then
+		note "esn send --lines of $n messages failed:"
+		tail -n 3 "$work/alice-$tag.err" >&2
+		exit 1
+	fi
 	wait "${pids[0]}"
 	pids=()
 	read -r _ enc_count _ enc_rate <<<"$("$bt" rate "$work/bob-$tag.out" | tr '\n' ' ')"
+	if [ "$enc_count" != "$n" ]; then
+		note "only $enc_count of $n encrypted messages arrived"
+		tail -n 5 "$work/alice-$tag.err" "$work/bob-$tag.err" >&2
+		exit 1
+	fi
 	enc_cpu=$(awk -v a="$(cpu_of "$work/alice-$tag.times")" -v b="$(cpu_of "$work/bob-$tag.times")" 'BEGIN { print a + b }')
 }
 
@@ -150,21 +165,40 @@ sustained_plain() {
 
 # CPU per message is the marginal cost: the difference between a run of
 # MESSAGES and one of MESSAGES/4, so that connecting, authenticating,
-# negotiating and the Go runtime's start are not counted.
+# negotiating and the Go runtime's start are not counted. The machine may
+# be shared: each measure is repeated, encrypted and plaintext alternating,
+# and the medians are reported.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+per_msg_ms() { awk -v c="$1" -v n="$2" 'BEGIN { printf "%.4f", c * 1000 / n }'; }
 small=$((msgs / 4))
-sustained_enc "$small" small
-enc_cpu_small=$enc_cpu
-sustained_enc "$msgs" big
-note "sustained: $msgs plaintext stanzas of $wire bytes over pkg/transport"
-sustained_plain "$small" small
-plain_cpu_small=$plain_cpu
-sustained_plain "$msgs" big
+enc_ms_all=() plain_ms_all=() ratio_all=() enc_rate_all=() plain_rate_all=()
+for r in $(seq "$reps"); do
+	note "sustained, repeat $r of $reps: $small and $msgs encrypted messages"
+	sustained_enc "$small" "small$r"
+	enc_cpu_small=$enc_cpu
+	sustained_enc "$msgs" "big$r"
+	enc_rate_all+=("$enc_rate")
+	e=$(per_msg_ms "$(awk -v a="$enc_cpu" -v b="$enc_cpu_small" 'BEGIN { print a - b }')" "$((msgs - small))")
+	note "sustained, repeat $r of $reps: $small and $msgs plaintext stanzas of $wire bytes over pkg/transport"
+	sustained_plain "$small" "small$r"
+	plain_cpu_small=$plain_cpu
+	sustained_plain "$msgs" "big$r"
+	plain_rate_all+=("$plain_rate")
+	p=$(per_msg_ms "$(awk -v a="$plain_cpu" -v b="$plain_cpu_small" 'BEGIN { print a - b }')" "$((msgs - small))")
+	enc_ms_all+=("$e")
+	plain_ms_all+=("$p")
+	ratio_all+=("$(ratio "$e" "$p")")
+done
+read -r _ enc_rate _ enc_rate_min _ enc_rate_max < <("$bt" stats "${enc_rate_all[@]}")
+read -r _ plain_rate _ plain_rate_min _ plain_rate_max < <("$bt" stats "${plain_rate_all[@]}")
+read -r _ enc_ms _ enc_ms_min _ enc_ms_max < <("$bt" stats "${enc_ms_all[@]}")
+read -r _ plain_ms _ plain_ms_min _ plain_ms_max < <("$bt" stats "${plain_ms_all[@]}")
+read -r _ _ _ ratio_min _ ratio_max < <("$bt" stats "${ratio_all[@]}")
+ms() { awk -v v="$1" 'BEGIN { printf "%.3f", v }'; }
+num() { awk -v v="$1" 'BEGIN { printf "%.0f", v }'; }
+r2() { awk -v v="$1" 'BEGIN { printf "%.2f", v }'; }
 
 # ------------------------------------------------------------ report
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-per_msg_ms() { awk -v c="$1" -v n="$2" 'BEGIN { printf "%.3f", c * 1000 / n }'; }
-enc_ms=$(per_msg_ms "$(awk -v a="$enc_cpu" -v b="$enc_cpu_small" 'BEGIN { print a - b }')" "$((msgs - small))")
-plain_ms=$(per_msg_ms "$(awk -v a="$plain_cpu" -v b="$plain_cpu_small" 'BEGIN { print a - b }')" "$((msgs - small))")
 
 cat <<EOF
 
@@ -175,13 +209,13 @@ one-shot send, $rounds rounds each, wall seconds   median  (min - max)
   go-sendxmpp (plaintext)                       $gsx_med  ($gsx_min - $gsx_max)
   ratio esn / go-sendxmpp                       $(ratio "$esn_med" "$gsx_med")   (target <= 1.0)
 
-sustained, $msgs messages, body $size bytes, stanza $wire bytes on the wire (plaintext $plain_wire)
-  encrypted esn -> esn                          $enc_rate msg/s ($enc_count received)
-  plaintext pkg/transport stream                $plain_rate msg/s
+sustained, $msgs messages, body $size bytes, stanza $wire bytes on the wire (plaintext $plain_wire); median of $reps  (min - max)
+  encrypted esn -> esn                          $(num "$enc_rate") msg/s  ($(num "$enc_rate_min") - $(num "$enc_rate_max"))
+  plaintext pkg/transport stream                $(num "$plain_rate") msg/s  ($(num "$plain_rate_min") - $(num "$plain_rate_max"))
   ratio encrypted / plaintext                   $(ratio "$enc_rate" "$plain_rate")   (target >= 0.9)
 
-CPU per message (sender + receiver, user + system; marginal: runs of $msgs minus $small messages)
-  esn encrypted                                 $enc_ms ms
-  plaintext pkg/transport                       $plain_ms ms
-  ratio                                         $(ratio "$enc_ms" "$plain_ms")   (target <= 1.3)
+CPU per message (sender + receiver, user + system; marginal: runs of $msgs minus $small messages); median of $reps  (min - max)
+  esn encrypted                                 $(ms "$enc_ms") ms  ($(ms "$enc_ms_min") - $(ms "$enc_ms_max"))
+  plaintext pkg/transport                       $(ms "$plain_ms") ms  ($(ms "$plain_ms_min") - $(ms "$plain_ms_max"))
+  ratio                                         $(ratio "$enc_ms" "$plain_ms")   (target <= 1.3; per repeat $(r2 "$ratio_min") - $(r2 "$ratio_max"))
 EOF

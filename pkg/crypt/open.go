@@ -474,18 +474,26 @@ func stripSpaceString(s string) string {
 const maxFragmentNodes = 4096
 
 // parseFragment parses fragOpen + m + fragClose with encoding/xml into the
-// top-level elements of m.
+// top-level elements of m. The plaintext is authenticated but still comes
+// from the peer, so it is parsed by the standard library only.
 func (s *Stream) parseFragment(buf []byte) ([]*xmltree.Element, error) {
 	s.rd.Reset(buf)
 	dec := xml.NewDecoder(&s.rd)
 	dec.Strict = true
+	return s.buildFragment(dec)
+}
+
+// buildFragment builds the top-level elements of a fragment from its
+// tokens, with the bounds and checks of the plaintext (esession-core.md
+// §7.4 step 4).
+func (s *Stream) buildFragment(toks xml.TokenReader) ([]*xmltree.Element, error) {
 	var out []*xmltree.Element
 	stack := s.stack[:0]
 	defer func() { clear(stack); s.stack = stack[:0] }()
 	depth, nodes := 0, 0
 	closed := false
 	for {
-		tok, err := dec.Token()
+		tok, err := toks.Token()
 		if err == io.EOF {
 			if !closed {
 				return nil, badFragment("unexpected end")

@@ -2,6 +2,8 @@ package crypt
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"strconv"
@@ -13,6 +15,11 @@ const (
 	cOpen  = `<c xmlns="` + NS + `">`
 	cClose = `</c>`
 )
+
+// sealSlack is what AppendSeal reserves beyond the Base64 of the plaintext
+// and the <key/>: the stanza head, its clear children and the rest of the
+// <c/> usually fit.
+const sealSlack = 512
 
 // AppendSeal encrypts one outgoing stanza ([XEP-0200] §6 and §7) and
 // appends its serialized XML to dst.
@@ -90,8 +97,14 @@ func (s *Stream) AppendSeal(dst []byte, stanza *xmltree.Element) ([]byte, error)
 		return dst, ErrKeyExhausted
 	}
 
-	// 2. The stanza head and the clear children before the <c/>.
-	out := dst
+	// 2. The stanza head and the clear children before the <c/>, in a
+	// buffer grown once for what follows (the Base64 of the plaintext,
+	// the <key/>, and room for the head and the rest).
+	need := base64.StdEncoding.EncodedLen(len(plain)) + sealSlack
+	if s.pending != nil {
+		need += len(s.pending.keyB64)
+	}
+	out := grow(dst, need)
 	stanzaNS := stanza.Name.Space
 	out = appendStartTag(out, stanza)
 	for i, n := range stanza.Nodes {
@@ -224,19 +237,23 @@ func (s *Stream) sealedTree(stanza *xmltree.Element, b []byte) (*xmltree.Element
 		return nil, fmt.Errorf("crypt: internal error: re-reading our own <c/>: %w", err)
 	}
 	ns := stanza.Name.Space
-	head := &xmltree.Element{Name: stanza.Name}
+	head := &xmltree.Element{Name: stanza.Name, Attr: make([]xml.Attr, 0, len(stanza.Attr))}
 	for _, a := range stanza.Attr {
 		if !isNSDecl(a) {
 			head.Attr = append(head.Attr, a)
 		}
 	}
-	first := -1
+	first, kids := -1, 2 // the <c/> and the notice
 	for i, n := range stanza.Nodes {
-		if n.Element != nil && !s.suite.isClear(n.Element.Name.Space, n.Element.Name.Local) {
+		if n.Element == nil {
+			continue
+		}
+		kids++
+		if first < 0 && !s.suite.isClear(n.Element.Name.Space, n.Element.Name.Local) {
 			first = i
-			break
 		}
 	}
+	head.Nodes = make([]xmltree.Node, 0, kids)
 	for i, n := range stanza.Nodes {
 		if i == first {
 			break
@@ -267,7 +284,7 @@ func parseOwnC(b []byte) (*xmltree.Element, error) {
 		return nil, errors.New("no <c/>")
 	}
 	rest := b[i+len(cOpen):]
-	c := xmltree.New(NS, "c")
+	c := &xmltree.Element{Name: xml.Name{Space: NS, Local: "c"}, Nodes: make([]xmltree.Node, 0, 4)}
 	for !bytes.HasPrefix(rest, []byte(cClose)) {
 		if len(rest) < 2 || rest[0] != '<' {
 			return nil, errors.New("unexpected content")
@@ -282,11 +299,11 @@ func parseOwnC(b []byte) (*xmltree.Element, error) {
 		if lt < 0 || !bytes.HasPrefix(rest[lt:], append(append([]byte("</"), name...), '>')) {
 			return nil, fmt.Errorf("<%s> not closed", name)
 		}
-		child := xmltree.New(NS, string(name))
+		child := &xmltree.Element{Name: xml.Name{Space: NS, Local: string(name)}}
 		if lt > 0 {
-			child.AddText(string(rest[:lt]))
+			child.Nodes = []xmltree.Node{{Text: string(rest[:lt])}}
 		}
-		c.AddChild(child)
+		c.Nodes = append(c.Nodes, xmltree.Node{Element: child})
 		rest = rest[lt+len(name)+3:]
 	}
 	return c, nil

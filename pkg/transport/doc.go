@@ -6,8 +6,9 @@
 // handler registrations [Conn.OnMessage], [Conn.OnPresence] and
 // [Conn.OnIQ] (best called from Config.Setup, which runs before any
 // stanza is dispatched and before initial presence, so that handlers also
-// see offline messages), and finally [Conn.Close]. The contract is written
-// down in docs/design/transport.md.
+// see offline messages), and finally [Conn.Close]. [Conn.SendRaw] writes a
+// stanza that is already serialized (pkg/crypt's encrypted stanzas) as it
+// is. The contract is written down in docs/design/transport.md.
 //
 // # What it implements
 //

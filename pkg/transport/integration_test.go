@@ -242,6 +242,20 @@ func TestProsodyMessageAndDisco(t *testing.T) {
 		t.Fatal("bob got no message")
 	}
 
+	// The same through SendRaw: the server takes the bytes as they are.
+	raw := `<message to="` + bob.LocalJID().String() + `" type="chat" id="raw-1"><body>raw &lt;bob&gt;</body></message>`
+	if err := alice.SendRaw(ctxT(t), []byte(raw)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-bobMsgs:
+		if m.ChildText("", "body") != "raw <bob>" || m.Attribute("id") != "raw-1" {
+			t.Errorf("bob got %s", m)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("bob got no raw message")
+	}
+
 	// An IQ bob does not handle gets service-unavailable.
 	_, err = alice.SendIQ(ctxT(t), iqGet(bob.LocalJID(), xmltree.New("urn:esn:test:unknown", "q")))
 	if !errors.Is(err, &transport.StanzaError{Condition: "service-unavailable"}) {

@@ -390,11 +390,15 @@ func (c *Conn) write(ctx context.Context, name string, fn func(tokenWriter) erro
 	default:
 	}
 	w := c.sess.TokenWriter()
-	fired := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() {
-		c.raw.SetWriteDeadline(time.Unix(1, 0))
-		close(fired)
-	})
+	stop := func() bool { return true }
+	var fired chan struct{}
+	if ctx.Done() != nil {
+		fired = make(chan struct{})
+		stop = context.AfterFunc(ctx, func() {
+			c.raw.SetWriteDeadline(time.Unix(1, 0))
+			close(fired)
+		})
+	}
 	err := fn(w)
 	if err == nil {
 		err = w.Flush()

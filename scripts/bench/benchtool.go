@@ -107,11 +107,15 @@ func plain(args []string) {
 	alice := dial("alice")
 	defer alice.Close()
 	to := bob.LocalJID().String()
+	// Each stanza carries an id, as esn's do; the transport would add one
+	// otherwise, and the size would not count it.
+	var seq atomic.Uint64
 	mk := func(body string) *xmltree.Element {
 		m := xmltree.New("jabber:client", "message")
 		m.SetAttr("from", alice.LocalJID().String())
 		m.SetAttr("to", to)
 		m.SetAttr("type", "chat")
+		m.SetAttr("id", fmt.Sprintf("%024x", seq.Add(1)))
 		m.AddChild(xmltree.New("jabber:client", "thread").AddText("0123456789abcdef0123456789abcdef"))
 		m.AddChild(xmltree.New("jabber:client", "body").AddText(body))
 		return m
