@@ -290,7 +290,13 @@ func mamArchive(t *testing.T, srv *serverEnv, user, with, thread string) []*xmlt
 	c := dialPeer(t, srv, user, "mam-reader")
 	var mu sync.Mutex
 	var got []*xmltree.Element
+	barrier := make(chan struct{})
+	const marker = "esn-test-mam-barrier"
 	c.OnMessage(func(m *xmltree.Element) {
+		if m.ChildText("", "body") == marker {
+			close(barrier)
+			return
+		}
 		r := m.Child("urn:xmpp:mam:2", "result")
 		if r == nil {
 			return
@@ -315,17 +321,21 @@ func mamArchive(t *testing.T, srv *serverEnv, user, with, thread string) []*xmlt
 	if _, err := c.SendIQ(ctx, iq); err != nil {
 		t.Fatalf("MAM query: %v", err)
 	}
-	// The results precede the IQ result on the wire, but reach the
-	// handler through the dispatch queue: give it a moment.
-	deadline := time.Now().Add(3 * time.Second)
-	for {
-		mu.Lock()
-		n := len(got)
-		mu.Unlock()
-		if n >= 4 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
+	// The results precede the IQ result on the wire but reach the handler
+	// through the transport's ordered dispatch queue. A message to
+	// ourselves, sent now, is dispatched after every one of them.
+	self := xmltree.New("jabber:client", "message")
+	self.SetAttr("to", c.LocalJID().String())
+	self.SetAttr("type", "normal")
+	self.AddChild(xmltree.New("jabber:client", "body").AddText(marker))
+	self.AddChild(xmltree.New("urn:xmpp:hints", "no-store"))
+	if err := c.Send(ctx, self); err != nil {
+		t.Fatalf("MAM barrier: %v", err)
+	}
+	select {
+	case <-barrier:
+	case <-ctx.Done():
+		t.Fatal("MAM results: the barrier message never came back")
 	}
 	mu.Lock()
 	defer mu.Unlock()
