@@ -85,25 +85,18 @@ func (t *Transcript) accept3(step *Step, s *session, f *esn.Form) {
 		step.add("M_B, sign_B", "", NeedsKey, "needs ESN_K for this thread in the key log")
 		return
 	}
-	for _, kb := range ks {
-		k := crypt.NewKey(kb)
-		keys := s.suite.SessionKeys(k, crypt.Responder)
-		k.Erase()
-		cb := s.cb
-		plain, err := s.suite.DecryptIdentity(keys.Cipher, keys.MAC, &cb, idB, mB)
-		if err != nil {
-			keys.Erase()
-			continue
-		}
-		s.k3 = kb
-		step.add("M_B = HMAC(KM_B, C_B | ID_B)", b64(mB), OK, "identity MAC, keys from K (3-message: no K_final)")
-		t.proof(step, s, partyB, plain, func(pubKey []byte) []byte {
-			return s.suite.MacB(keys.SIGMA, s.na, s.nb, s.d, pubKey, s.formB, nil)
-		})
-		keys.Erase()
+	o, ok := s.openIdentity(ks, crypt.Responder, s.cb, idB, mB)
+	if !ok {
+		step.add("M_B = HMAC(KM_B, C_B | ID_B)", b64(mB), Failed, "does not verify with the logged K")
 		return
 	}
-	step.add("M_B = HMAC(KM_B, C_B | ID_B)", b64(mB), Failed, "does not verify with the logged K")
+	defer o.a.Erase()
+	defer o.b.Erase()
+	s.k3 = o.secret
+	step.add("M_B = HMAC(KM_B, C_B | ID_B)", b64(mB), OK, "identity MAC, keys from K (3-message: no K_final)")
+	t.proof(step, s, partyB, o.plain, func(pubKey []byte) []byte {
+		return s.suite.MacB(o.b.SIGMA, s.na, s.nb, s.d, pubKey, s.formB, nil)
+	})
 }
 
 // complete3 checks Alice's SIGMA-I completion (digest §5.7, §5.8 "verify
@@ -143,27 +136,19 @@ func (t *Transcript) complete3(step *Step, s *session, f *esn.Form) {
 		step.add("M_A, sign_A", "", NeedsKey, "needs ESN_K for this thread in the key log")
 		return
 	}
-	for _, kb := range ks {
-		k := crypt.NewKey(kb)
-		ka, kbk := s.suite.SessionKeys(k, crypt.Initiator), s.suite.SessionKeys(k, crypt.Responder)
-		k.Erase()
-		ca := s.ca
-		plain, err := s.suite.DecryptIdentity(ka.Cipher, ka.MAC, &ca, idA, mA)
-		if err != nil {
-			ka.Erase()
-			kbk.Erase()
-			continue
-		}
-		step.add("M_A = HMAC(KM_A, C_A | ID_A)", b64(mA), OK, "identity MAC, keys from K (3-message)")
-		t.proof(step, s, partyA, plain, func(pubKey []byte) []byte {
-			return s.suite.MacA(ka.SIGMA, s.na, s.nb, s.e, pubKey, s.formA, formA2)
-		})
-		s.dirs[0] = s.newDirection(ka, ca)
-		s.dirs[1] = s.newDirection(kbk, s.cbAfter)
-		step.add("C_A, C_B after the identities", ca.String()+" "+s.cbAfter.String(), Info, "the first stanza counters")
+	o, ok := s.openIdentity(ks, crypt.Initiator, s.ca, idA, mA)
+	if !ok {
+		step.add("M_A = HMAC(KM_A, C_A | ID_A)", b64(mA), Failed, "does not verify with the logged K")
 		return
 	}
-	step.add("M_A = HMAC(KM_A, C_A | ID_A)", b64(mA), Failed, "does not verify with the logged K")
+	step.add("M_A = HMAC(KM_A, C_A | ID_A)", b64(mA), OK, "identity MAC, keys from K (3-message)")
+	t.proof(step, s, partyA, o.plain, func(pubKey []byte) []byte {
+		return s.suite.MacA(o.a.SIGMA, s.na, s.nb, s.e, pubKey, s.formA, formA2)
+	})
+	// The directions keep the keys.
+	s.dirs[0] = s.newDirection(o.a, o.after)
+	s.dirs[1] = s.newDirection(o.b, s.cbAfter)
+	step.add("C_A, C_B after the identities", o.after.String()+" "+s.cbAfter.String(), Info, "the first stanza counters")
 }
 
 // identityBlocks is the number of counter values an identity of len(id)

@@ -591,24 +591,17 @@ func (t *Transcript) complete(step *Step, s *session, f *esn.Form) {
 		step.add("M_A, mac_A", "", NeedsKey, "needs ESN_K for this thread in the key log")
 		return
 	}
-	for _, kb := range ks {
-		k := crypt.NewKey(kb)
-		prov := s.suite.SessionKeys(k, crypt.Initiator)
-		k.Erase()
-		ctr := s.ca
-		plain, err := s.suite.DecryptIdentity(prov.Cipher, prov.MAC, &ctr, idA, mA)
-		if err != nil {
-			prov.Erase()
-			continue
-		}
-		step.add("M_A = HMAC(KM_A, C_A | ID_A)", b64(mA), OK, "identity MAC, provisory keys from K")
-		t.proof(step, s, partyA, plain, func(pubKey []byte) []byte {
-			return s.suite.MacA(prov.SIGMA, s.na, s.nb, e, pubKey, s.formA, formA2)
-		})
-		prov.Erase()
+	o, ok := s.openIdentity(ks, crypt.Initiator, s.ca, idA, mA)
+	if !ok {
+		step.add("M_A = HMAC(KM_A, C_A | ID_A)", b64(mA), Failed, "does not verify with the logged K")
 		return
 	}
-	step.add("M_A = HMAC(KM_A, C_A | ID_A)", b64(mA), Failed, "does not verify with the logged K")
+	defer o.a.Erase()
+	defer o.b.Erase()
+	step.add("M_A = HMAC(KM_A, C_A | ID_A)", b64(mA), OK, "identity MAC, provisory keys from K")
+	t.proof(step, s, partyA, o.plain, func(pubKey []byte) []byte {
+		return s.suite.MacA(o.a.SIGMA, s.na, s.nb, e, pubKey, s.formA, formA2)
+	})
 }
 
 func (t *Transcript) identity(step *Step, s *session, f *esn.Form) {
@@ -638,31 +631,20 @@ func (t *Transcript) identity(step *Step, s *session, f *esn.Form) {
 		step.add("M_B, mac_B", "", NeedsKey, "needs ESN_KFINAL for this thread in the key log")
 		return
 	}
-	for _, kb := range kfs {
-		kf := crypt.NewKey(kb)
-		ka, kbk := s.suite.SessionKeys(kf, crypt.Initiator), s.suite.SessionKeys(kf, crypt.Responder)
-		kf.Erase()
-		cb := s.cb
-		plain, err := s.suite.DecryptIdentity(kbk.Cipher, kbk.MAC, &cb, idB, mB)
-		if err != nil {
-			ka.Erase()
-			kbk.Erase()
-			continue
-		}
-		step.add("M_B = HMAC(KM_B, C_B | ID_B)", b64(mB), OK, "identity MAC, final keys from K_final")
-		t.proof(step, s, partyB, plain, func(pubKey []byte) []byte {
-			return s.suite.MacB(kbk.SIGMA, s.na, s.nb, s.d, pubKey, s.formB, formB2)
-		})
-		ca := s.ca.Add(crypt.Blocks(len(s.idA)))
-		if s.suite.Cipher.Name() == crypt.CipherNone {
-			ca = s.ca.Add(1)
-		}
-		s.dirs[0] = s.newDirection(ka, ca)
-		s.dirs[1] = s.newDirection(kbk, cb)
-		step.add("C_A, C_B after the identities", ca.String()+" "+cb.String(), Info, "the first stanza counters")
+	o, ok := s.openIdentity(kfs, crypt.Responder, s.cb, idB, mB)
+	if !ok {
+		step.add("M_B = HMAC(KM_B, C_B | ID_B)", b64(mB), Failed, "does not verify with the logged K_final")
 		return
 	}
-	step.add("M_B = HMAC(KM_B, C_B | ID_B)", b64(mB), Failed, "does not verify with the logged K_final")
+	step.add("M_B = HMAC(KM_B, C_B | ID_B)", b64(mB), OK, "identity MAC, final keys from K_final")
+	t.proof(step, s, partyB, o.plain, func(pubKey []byte) []byte {
+		return s.suite.MacB(o.b.SIGMA, s.na, s.nb, s.d, pubKey, s.formB, formB2)
+	})
+	// The directions keep the keys.
+	ca := s.ca.Add(identityBlocks(s, s.idA))
+	s.dirs[0] = s.newDirection(o.a, ca)
+	s.dirs[1] = s.newDirection(o.b, o.after)
+	step.add("C_A, C_B after the identities", ca.String()+" "+o.after.String(), Info, "the first stanza counters")
 }
 
 func (t *Transcript) encrypted(step *Step, s *session, st *xmltree.Element, c *xmltree.Element) {
