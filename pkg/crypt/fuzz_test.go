@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"errors"
+	"io"
 	"testing"
 
 	"github.com/esn-project/esn/pkg/xmltree"
@@ -21,9 +22,15 @@ type fuzzKeys struct {
 }
 
 func newFuzzKeys(tb testing.TB) *fuzzKeys {
+	return newSuiteFuzzKeys(tb, XEPSuite(), "fuzz", GenerateCounter, true)
+}
+
+// newSuiteFuzzKeys derives fuzz keys under suite from a deterministic
+// stream named seed, with the suite's own counter generator.
+func newSuiteFuzzKeys(tb testing.TB, suite Suite, seed string, counter func(io.Reader) (Counter, error), withRekey bool) *fuzzKeys {
 	tb.Helper()
-	fk := &fuzzKeys{suite: XEPSuite(), g: mustGroup(tb, 14), withRekey: true}
-	r := newDetReader("fuzz")
+	fk := &fuzzKeys{suite: suite, g: mustGroup(tb, 14), withRekey: withRekey}
+	r := newDetReader(seed)
 	var err error
 	if fk.x, err = fk.g.GenerateKey(r, ShortExponent); err != nil {
 		tb.Fatal(err)
@@ -36,7 +43,9 @@ func newFuzzKeys(tb testing.TB) *fuzzKeys {
 		tb.Fatal(err)
 	}
 	fk.ka, fk.kb = fk.suite.SessionKeys(k, Initiator), fk.suite.SessionKeys(k, Responder)
-	fk.cA, _ = GenerateCounter(r)
+	if fk.cA, err = counter(r); err != nil {
+		tb.Fatal(err)
+	}
 	return fk
 }
 

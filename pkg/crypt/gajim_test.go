@@ -529,23 +529,7 @@ func gajimOpenSeeds(tb testing.TB, fk *fuzzKeys) [][]byte {
 
 // newGajimFuzzKeys are fuzz keys under GajimSuite.
 func newGajimFuzzKeys(tb testing.TB) *fuzzKeys {
-	tb.Helper()
-	fk := &fuzzKeys{suite: GajimSuite(), g: mustGroup(tb, 14)}
-	r := newDetReader("gajim fuzz")
-	var err error
-	if fk.x, err = fk.g.GenerateKey(r, ShortExponent); err != nil {
-		tb.Fatal(err)
-	}
-	if fk.y, err = fk.g.GenerateKey(r, ShortExponent); err != nil {
-		tb.Fatal(err)
-	}
-	k, err := fk.suite.SharedKey(fk.x, fk.y.Public())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	fk.ka, fk.kb = fk.suite.SessionKeys(k, Initiator), fk.suite.SessionKeys(k, Responder)
-	fk.cA, _ = GenerateGajimCounter(r)
-	return fk
+	return newSuiteFuzzKeys(tb, GajimSuite(), "gajim fuzz", GenerateGajimCounter, false)
 }
 
 // FuzzGajimOpen is FuzzOpen under the Gajim profile, seeded with genuine
