@@ -185,25 +185,7 @@ func TestDecodeKeyed(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := recordKeyed(t, tc, "hello", "world")
 			steps, tr := replayKeys(t, c.trace, c.keylog, known(ka, kb)...)
-			if st, v, bad := tr.FirstFailure(); bad {
-				t.Fatalf("step %d (%s): %s failed: %s", st.N, st.Kind, v.Name, v.Note)
-			}
-			var got []string
-			kinds := map[string]bool{}
-			for _, s := range steps {
-				kinds[s.Kind] = true
-				if s.Body != "" {
-					got = append(got, s.Body)
-				}
-				for _, v := range s.Values {
-					if v.Check == NeedsKey {
-						t.Errorf("step %d: %s not checked: %s", s.N, v.Name, v.Note)
-					}
-				}
-			}
-			if strings.Join(got, ",") != "hello,world,pong" {
-				t.Errorf("decrypted bodies %q", got)
-			}
+			kinds := checkFullyDecoded(t, steps, tr, "hello,world,pong")
 			want := []string{"request (M1)", "accept (M2)", "complete (M3)", "terminate (encrypted)", "terminate-ack (encrypted)"}
 			if !tc.three {
 				want = append(want, "identity (M4)")

@@ -177,25 +177,7 @@ func TestDecodeRoundTrip(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/group=%d", prof, g), func(t *testing.T) {
 				c := record(t, prof, g, "hello", "world")
 				steps, tr := replay(t, c.trace, c.keylog)
-				if st, v, bad := tr.FirstFailure(); bad {
-					t.Fatalf("step %d (%s): %s failed: %s", st.N, st.Kind, v.Name, v.Note)
-				}
-				var got []string
-				kinds := map[string]bool{}
-				for _, s := range steps {
-					kinds[s.Kind] = true
-					if s.Body != "" {
-						got = append(got, s.Body)
-					}
-					for _, v := range s.Values {
-						if v.Check == NeedsKey {
-							t.Errorf("step %d: %s not checked with the key log: %s", s.N, v.Name, v.Note)
-						}
-					}
-				}
-				if strings.Join(got, ",") != "hello,world,pong" {
-					t.Errorf("decrypted bodies %q", got)
-				}
+				kinds := checkFullyDecoded(t, steps, tr, "hello,world,pong")
 				for _, k := range []string{"request (M1)", "accept (M2)", "complete (M3)", "identity (M4)", "terminate (encrypted)", "terminate-ack (encrypted)"} {
 					if !kinds[k] {
 						t.Errorf("no %s step", k)
@@ -391,4 +373,31 @@ func flipFirstSecretDigit(t *testing.T, keylog, label string) string {
 		}
 		return m[:len(m)-1] + repl
 	})
+}
+
+// checkFullyDecoded fails the test unless every value of the transcript
+// verified, none was left unchecked for want of a key, and the decrypted
+// bodies, joined by commas, are want. It returns the step kinds seen.
+func checkFullyDecoded(t *testing.T, steps []Step, tr *Transcript, want string) map[string]bool {
+	t.Helper()
+	if st, v, bad := tr.FirstFailure(); bad {
+		t.Fatalf("step %d (%s): %s failed: %s", st.N, st.Kind, v.Name, v.Note)
+	}
+	var got []string
+	kinds := map[string]bool{}
+	for _, s := range steps {
+		kinds[s.Kind] = true
+		if s.Body != "" {
+			got = append(got, s.Body)
+		}
+		for _, v := range s.Values {
+			if v.Check == NeedsKey {
+				t.Errorf("step %d: %s not checked with the key log: %s", s.N, v.Name, v.Note)
+			}
+		}
+	}
+	if strings.Join(got, ",") != want {
+		t.Errorf("decrypted bodies %q, want %s", got, want)
+	}
+	return kinds
 }
