@@ -4,7 +4,7 @@
 # Usage: scripts/test.sh [-short] [PACKAGES...]
 #
 #   1. gofmt: fails listing the files that need formatting
-#   2. go vet
+#   2. go vet (also of scripts/bench/benchtool.go and -tags esnprofile)
 #   3. starts a throwaway Prosody (scripts/prosody.sh, installing it if needed)
 #      in a temporary directory, exports ESN_TEST_ENV=DIR/esn.env, and stops it
 #      on exit, also on failure or interrupt
@@ -85,6 +85,12 @@ fi
 # ---- go vet
 step go vet "${pkgs[@]}"
 go vet "${pkgs[@]}" || fail "go vet"
+if [[ ${pkgs[*]} == ./... ]]; then
+	# What the default build leaves out: scripts/bench.sh's helper and
+	# esn's profiling hook (go build -tags esnprofile).
+	go vet scripts/bench/benchtool.go || fail "go vet scripts/bench/benchtool.go"
+	go vet -tags esnprofile ./cmd/esn || fail "go vet -tags esnprofile"
+fi
 
 # ---- tools the tests drive (go-sendxmpp as a peer without ESessions,
 # openssl for key interoperability)

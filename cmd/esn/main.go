@@ -15,7 +15,12 @@ import (
 	"syscall"
 )
 
-func main() { os.Exit(esnMain()) }
+func main() {
+	stopProfile := startProfile(os.Getenv)
+	code := esnMain()
+	stopProfile()
+	os.Exit(code)
+}
 
 // esnMain runs esn with the process's arguments and environment. The
 // testscript tests register it as the "esn" command.

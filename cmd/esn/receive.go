@@ -279,8 +279,8 @@ func (rc *receiver) event(ev esn.Event) {
 	if m.Body == "" {
 		a.ui.infof("an encrypted message from %s without a body (e.g. a chat state)", m.Peer)
 	} else if a.flags.json {
-		_ = a.ui.emitJSON(map[string]any{"event": "message", "from": m.Peer, "thread": m.Thread, "body": m.Body,
-			"sas": info.SAS, "verified": info.Verified, "logging": info.Params.Logging.String(), "time": now()})
+		_ = a.ui.emitJSON(messageEvent{Event: "message", From: m.Peer, Thread: m.Thread, Body: m.Body,
+			SAS: info.SAS, Verified: info.Verified, Logging: info.Params.Logging.String(), Time: now()})
 	} else {
 		mark := "SAS " + info.SAS + ", not verified"
 		if info.Verified {
@@ -291,6 +291,21 @@ func (rc *receiver) event(ev esn.Event) {
 	if reached {
 		rc.doneOnce.Do(func() { close(rc.done) })
 	}
+}
+
+// messageEvent is the JSON line of a received message. It is the hot path
+// of a busy receiver, so it is a struct rather than a map (about three
+// times cheaper to encode); its fields are in alphabetical order, so the
+// line is the same as a map's would be.
+type messageEvent struct {
+	Body     string `json:"body"`
+	Event    string `json:"event"`
+	From     string `json:"from"`
+	Logging  string `json:"logging"`
+	SAS      string `json:"sas"`
+	Thread   string `json:"thread"`
+	Time     string `json:"time"`
+	Verified bool   `json:"verified"`
 }
 
 // shadowed wraps the settings' "was this global flag given" test for a

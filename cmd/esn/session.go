@@ -177,6 +177,9 @@ func (a *app) startSession(ctx context.Context, sc sessionConfig) (*liveSession,
 			NegotiationTimeout: a.s.Timeout,
 			AckTimeout:         a.s.Timeout,
 			Accept:             sc.accept,
+			// The runner writes encrypted stanzas as bytes; only --trace
+			// reads them as elements.
+			BytesOnly: !a.s.Trace,
 		}
 		if sc.accept == nil {
 			cfg.Accept = func(string) bool { return false }

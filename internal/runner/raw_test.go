@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -38,9 +39,17 @@ var _ RawConn = (*rawConn)(nil)
 // TestRawSend: with a connection that writes bytes, every encrypted
 // stanza goes out as pkg/crypt wrote it, and the negotiation stanzas as
 // elements; without one, everything goes through Send (TestSendAndTerminate).
+// With esn.Config.BytesOnly the encrypted stanzas exist only as bytes,
+// and the result is the same.
 func TestRawSend(t *testing.T) {
+	for _, bytesOnly := range []bool{false, true} {
+		t.Run(fmt.Sprintf("BytesOnly=%v", bytesOnly), func(t *testing.T) { testRawSend(t, bytesOnly) })
+	}
+}
+
+func testRawSend(t *testing.T, bytesOnly bool) {
 	var conns []*rawConn
-	a, b := newSidesWith(t, nil, func(c *memConn) Conn {
+	a, b := newSidesWith(t, func(c *esn.Config) { c.BytesOnly = bytesOnly }, func(c *memConn) Conn {
 		rc := &rawConn{memConn: c}
 		conns = append(conns, rc)
 		return rc
@@ -85,5 +94,30 @@ func TestRawSend(t *testing.T) {
 	}
 	if ra.tree.Load() != negA || rb.tree.Load() != negB || negA == 0 || negB == 0 {
 		t.Errorf("element sends: Alice %d then %d, Bob %d then %d", negA, ra.tree.Load(), negB, rb.tree.Load())
+	}
+}
+
+// TestBytesOnlyWithoutRawConn: a manager that keeps encrypted stanzas as
+// bytes only, on a connection that cannot write bytes, fails the session
+// with a clear error instead of dropping the stanzas.
+func TestBytesOnlyWithoutRawConn(t *testing.T) {
+	a, _ := newSidesWith(t, func(c *esn.Config) { c.BytesOnly = true }, func(c *memConn) Conn { return c })
+	thread, err := a.r.Initiate("bob@example.com", esn.InitiateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.r.Negotiated(ctx(t), thread); err != nil {
+		t.Fatal(err) // negotiation stanzas are elements: they go through
+	}
+	if err := a.r.SendBody(thread, "hello"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-a.r.Ended(thread):
+	case <-ctx(t).Done():
+		t.Fatal("the session did not fail")
+	}
+	if err := a.r.Err(thread); err == nil || !strings.Contains(err.Error(), "cannot send bytes") {
+		t.Fatalf("Err = %v, want the bytes-only error", err)
 	}
 }

@@ -118,12 +118,15 @@ type waiter struct {
 	watched    bool // someone may wait on it: keep it after it ended
 	negotiated chan struct{}
 	ended      chan struct{}
-	neg        esn.NegotiatedEvent
-	err        error
-	acked      bool
-	byPeer     bool
-	replaced   string
-	done       bool
+	// negotiatedSet and done say that negotiated and ended are closed
+	// or about to be (by emit, after the event's callback).
+	negotiatedSet bool
+	neg           esn.NegotiatedEvent
+	err           error
+	acked         bool
+	byPeer        bool
+	replaced      string
+	done          bool
 }
 
 func newWaiter(watched bool) *waiter {
@@ -221,8 +224,11 @@ func (r *Runner) HandlePresence(p *xmltree.Element) {
 		}
 		out, _ := r.m.Terminate(t)
 		perr := &PeerOfflineError{Peer: from}
-		r.finish(t, esn.TerminatedEvent{Thread: t, Peer: from, Err: perr})
-		r.event(esn.TerminatedEvent{Thread: t, Peer: from, Err: perr})
+		ev := esn.TerminatedEvent{Thread: t, Peer: from, Err: perr}
+		if w := r.finish(t, ev); w != nil {
+			r.event(ev)
+			close(w.ended)
+		}
 		out.Events = nil // the manager's own end (cancelled) is superseded
 		r.emit(out)
 	}
@@ -250,7 +256,10 @@ func (r *Runner) Negotiated(ctx context.Context, thread string) (esn.NegotiatedE
 		w := r.watch(thread)
 		select {
 		case <-w.negotiated:
-			return w.neg, nil
+			r.wmu.Lock()
+			ev := w.neg
+			r.wmu.Unlock()
+			return ev, nil
 		case <-w.ended:
 			r.wmu.Lock()
 			repl, err := w.replaced, w.err
@@ -391,10 +400,20 @@ func (r *Runner) watch(thread string) *waiter {
 func (r *Runner) emit(out esn.Output) {
 	rs, _ := r.conn.(RawConn)
 	for i, st := range out.Send {
-		r.trace("SEND", st)
+		raw := out.RawAt(i)
+		if st == nil && (raw == nil || rs == nil) {
+			// A manager with Config.BytesOnly on a connection that cannot
+			// write bytes: a programming error, reported like a dead
+			// connection rather than sending nothing silently.
+			r.failAll(errors.New("runner: an encrypted stanza exists only as bytes and the connection cannot send bytes"))
+			break
+		}
+		if st != nil {
+			r.trace("SEND", st)
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), r.opts.SendTimeout)
 		var err error
-		if raw := out.RawAt(i); raw != nil && rs != nil {
+		if raw != nil && rs != nil {
 			err = rs.SendRaw(ctx, raw)
 		} else {
 			err = r.conn.Send(ctx, st)
@@ -406,36 +425,53 @@ func (r *Runner) emit(out esn.Output) {
 			break
 		}
 	}
+	// Each event reaches OnEvent before the waiters of its session are
+	// released, so that what a command prints when an event happens comes
+	// before what it prints once it has waited for that event (the
+	// "terminated" line before send's "done").
 	for _, ev := range out.Events {
+		var release chan struct{}
 		switch ev := ev.(type) {
 		case esn.NegotiatedEvent:
-			r.wmu.Lock()
-			w := r.waiters[ev.Thread]
-			if w == nil {
-				w = newWaiter(false)
-				r.waiters[ev.Thread] = w
-			}
-			if !w.done {
-				w.neg = ev
-				select {
-				case <-w.negotiated:
-				default:
-					close(w.negotiated)
-				}
-			}
-			r.wmu.Unlock()
+			release = r.negotiated(ev)
 		case esn.TerminatedEvent:
-			if !r.finish(ev.Thread, ev) {
+			w := r.finish(ev.Thread, ev)
+			if w == nil {
 				continue // already ended by the runner (peer offline)
 			}
+			release = w.ended
 		}
 		r.event(ev)
+		if release != nil {
+			close(release)
+		}
 	}
 }
 
-// finish records the end of a session; it returns false when the session
-// had already ended.
-func (r *Runner) finish(thread string, ev esn.TerminatedEvent) bool {
+// negotiated records the result of a negotiation and returns the channel
+// to close to release its waiters, or nil when there is none to close.
+func (r *Runner) negotiated(ev esn.NegotiatedEvent) chan struct{} {
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
+	w := r.waiters[ev.Thread]
+	if w == nil {
+		w = newWaiter(false)
+		r.waiters[ev.Thread] = w
+	}
+	if w.done {
+		return nil
+	}
+	w.neg = ev // a renegotiation updates it
+	if w.negotiatedSet {
+		return nil
+	}
+	w.negotiatedSet = true
+	return w.negotiated
+}
+
+// finish records the end of a session and returns its waiter, whose ended
+// channel the caller closes; nil when the session had already ended.
+func (r *Runner) finish(thread string, ev esn.TerminatedEvent) *waiter {
 	r.wmu.Lock()
 	defer r.wmu.Unlock()
 	w := r.waiters[thread]
@@ -444,7 +480,7 @@ func (r *Runner) finish(thread string, ev esn.TerminatedEvent) bool {
 		r.waiters[thread] = w
 	}
 	if w.done {
-		return false
+		return nil
 	}
 	w.done = true
 	w.err, w.acked, w.byPeer, w.replaced = ev.Err, ev.Acknowledged, ev.ByPeer, ev.Replacement
@@ -455,11 +491,10 @@ func (r *Runner) finish(thread string, ev esn.TerminatedEvent) bool {
 			r.waiters[ev.Replacement] = newWaiter(true)
 		}
 	}
-	close(w.ended)
 	if !w.watched {
 		delete(r.waiters, thread)
 	}
-	return true
+	return w
 }
 
 // failAll ends every waiter still open with err.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -96,6 +97,9 @@ type side struct {
 	mu     sync.Mutex
 	events []esn.Event
 	trace  bytes.Buffer
+	// slow makes OnEvent take its time, as a command writing to a slow
+	// terminal would.
+	slow atomic.Bool
 }
 
 func (s *side) got() []esn.Event {
@@ -129,7 +133,14 @@ func newSidesWith(t *testing.T, tweak func(*esn.Config), conn func(*memConn) Con
 		}
 		s := &side{c: c}
 		s.r = New(conn(c), m, Options{TickInterval: 20 * time.Millisecond, Trace: &s.trace, TracePrefix: "trace: ",
-			OnEvent: func(ev esn.Event) { s.mu.Lock(); s.events = append(s.events, ev); s.mu.Unlock() }})
+			OnEvent: func(ev esn.Event) {
+				if s.slow.Load() {
+					time.Sleep(50 * time.Millisecond)
+				}
+				s.mu.Lock()
+				s.events = append(s.events, ev)
+				s.mu.Unlock()
+			}})
 		c.r = s.r
 		c.serve()
 		s.r.Start()
@@ -280,5 +291,45 @@ func TestTerminateAllAndPlaintextWarning(t *testing.T) {
 	}
 	if a.r.Manager().Len() != 0 {
 		t.Error("alice's session still open after bob's terminate")
+	}
+}
+
+// TestEventBeforeRelease: OnEvent has seen a session's event before the
+// callers waiting for it are released, so that a command prints its
+// "negotiated" and "terminated" lines before what follows the wait (send's
+// "sent" and "done").
+func TestEventBeforeRelease(t *testing.T) {
+	a, _ := newSides(t, nil)
+	a.slow.Store(true)
+	seen := func(kind string) bool {
+		for _, ev := range a.got() {
+			switch ev.(type) {
+			case esn.NegotiatedEvent:
+				if kind == "negotiated" {
+					return true
+				}
+			case esn.TerminatedEvent:
+				if kind == "terminated" {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	thread, err := a.r.Initiate("bob@example.com", esn.InitiateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.r.Negotiated(ctx(t), thread); err != nil {
+		t.Fatal(err)
+	}
+	if !seen("negotiated") {
+		t.Error("Negotiated returned before OnEvent had the NegotiatedEvent")
+	}
+	if err := a.r.Terminate(ctx(t), thread); err != nil {
+		t.Fatal(err)
+	}
+	if !seen("terminated") {
+		t.Error("Terminate returned before OnEvent had the TerminatedEvent")
 	}
 }

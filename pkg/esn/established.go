@@ -178,6 +178,13 @@ func (s *Session) sealStanza(m *xmltree.Element) (sealed, error) {
 	if m.Attribute("id") == "" {
 		m.SetAttr("id", newStanzaID())
 	}
+	if s.cfg.cfg.BytesOnly {
+		b, err := s.stream.AppendSeal(nil, m)
+		if err != nil {
+			return sealed{}, err
+		}
+		return sealed{raw: b}, nil
+	}
 	b, el, err := s.stream.AppendSealElement(nil, m)
 	if err != nil {
 		return sealed{}, err

@@ -36,7 +36,8 @@ type Output struct {
 	// Send[i] exactly as pkg/crypt wrote it (the encrypted stanzas, with
 	// their id). A transport that can write bytes sends Raw[i] as it is
 	// (transport.Conn.SendRaw) instead of serializing Send[i] again; both
-	// are the same stanza. Raw is never longer than Send.
+	// are the same stanza. Raw is never longer than Send. With
+	// Config.BytesOnly, Send[i] is nil wherever Raw[i] is set.
 	Raw    [][]byte
 	Events []Event
 	Change Change

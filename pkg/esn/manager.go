@@ -60,6 +60,11 @@ type Config struct {
 	KeyLog func(KeyLogEntry)
 	// FormLimits bound received forms.
 	FormLimits FormLimits
+	// BytesOnly is for callers that send the encrypted stanzas as bytes
+	// (Output.Raw) and never read them as elements: Output.Send[i] is nil
+	// wherever Output.Raw[i] is set. It saves building an element for
+	// every encrypted stanza, a dozen allocations per message.
+	BytesOnly bool
 
 	// entropy overrides the randomness of negotiations (tests only).
 	entropy entropy

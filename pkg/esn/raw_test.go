@@ -1,6 +1,7 @@
 package esn
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -8,8 +9,9 @@ import (
 )
 
 // checkRaw verifies the Output.Raw contract: never longer than Send, and
-// every serialized stanza is the element next to it, with an id.
-func checkRaw(t *testing.T, what string, out Output, wantRaw []bool) {
+// every serialized stanza is the element next to it (or, with
+// Config.BytesOnly, has no element next to it), with an id.
+func checkRaw(t *testing.T, what string, out Output, wantRaw []bool, bytesOnly bool) {
 	t.Helper()
 	if len(out.Raw) > len(out.Send) {
 		t.Fatalf("%s: %d raw stanzas for %d stanzas", what, len(out.Raw), len(out.Send))
@@ -29,7 +31,11 @@ func checkRaw(t *testing.T, what string, out Output, wantRaw []bool) {
 		if err != nil {
 			t.Fatalf("%s: stanza %d: %v\n%s", what, i, err, raw)
 		}
-		if parsed.String() != st.String() {
+		if bytesOnly {
+			if st != nil {
+				t.Fatalf("%s: stanza %d: an element next to the bytes with BytesOnly", what, i)
+			}
+		} else if st == nil || parsed.String() != st.String() {
 			t.Fatalf("%s: stanza %d: bytes\n%s\nelement\n%s", what, i, parsed, st)
 		}
 		if parsed.Attribute("id") == "" || parsed.Child("http://www.xmpp.org/extensions/xep-0200.html#ns", "c") == nil {
@@ -39,11 +45,20 @@ func checkRaw(t *testing.T, what string, out Output, wantRaw []bool) {
 }
 
 // TestOutputRaw: every encrypted stanza comes with its bytes, and the
-// peer reads those bytes (not the element) as the same stanza.
+// peer reads those bytes (not the element) as the same stanza; with
+// Config.BytesOnly, the bytes alone.
 func TestOutputRaw(t *testing.T) {
+	for _, bytesOnly := range []bool{false, true} {
+		t.Run(fmt.Sprintf("BytesOnly=%v", bytesOnly), func(t *testing.T) { testOutputRaw(t, bytesOnly) })
+	}
+}
+
+func testOutputRaw(t *testing.T, bytesOnly bool) {
 	pr := DefaultPreferences(ProfileXEP0116)
 	pr.RekeyFreq = 1
-	p := newPair(t, pairOpts{prefsA: pr, prefsB: pr})
+	p := newPair(t, pairOpts{prefsA: pr, prefsB: pr, tweak: func(a, b *Config) {
+		a.BytesOnly, b.BytesOnly = bytesOnly, bytesOnly
+	}})
 	thread := p.negotiate()
 
 	// deliver hands the stanzas to the other side as bytes where there are
@@ -71,7 +86,7 @@ func TestOutputRaw(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkRaw(t, "EncryptBody", out, []bool{true})
+	checkRaw(t, "EncryptBody", out, []bool{true}, bytesOnly)
 	res := deliver(p.b, out)
 	if ev, ok := findEvent[MessageEvent](res.Events); !ok || ev.Body != "raw <&> body" {
 		t.Fatalf("Bob got %v", res.Events)
@@ -81,16 +96,16 @@ func TestOutputRaw(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkRaw(t, "Rekey", out, []bool{true})
+	checkRaw(t, "Rekey", out, []bool{true}, bytesOnly)
 	deliver(p.b, out)
 
 	out, err = p.a.m.Terminate(thread)
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkRaw(t, "Terminate", out, []bool{true})
+	checkRaw(t, "Terminate", out, []bool{true}, bytesOnly)
 	ack := deliver(p.b, out)
-	checkRaw(t, "terminate acknowledgement", ack, []bool{true})
+	checkRaw(t, "terminate acknowledgement", ack, []bool{true}, bytesOnly)
 	fin := deliver(p.a, ack)
 	if ev, ok := findEvent[TerminatedEvent](fin.Events); !ok || ev.Err != nil || !ev.Acknowledged {
 		t.Fatalf("Alice got %v", fin.Events)
@@ -101,7 +116,7 @@ func TestOutputRaw(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkRaw(t, "Initiate", out, []bool{false})
+	checkRaw(t, "Initiate", out, []bool{false}, bytesOnly)
 }
 
 // TestOutputMergeRaw: merging keeps Raw aligned with Send whatever mix of
