@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench.sh: end-to-end benchmarks of esn against a local Prosody (issue 4).
 #
-# Usage: scripts/bench.sh [-n ROUNDS] [-m MESSAGES] [-s BODY_BYTES] [-r REPEATS] [-p PROFILE_DIR]
+# Usage: scripts/bench.sh [-n ROUNDS] [-m MESSAGES] [-s BODY_BYTES] [-r REPEATS] [-p PROFILE_DIR] [-x]
 #
 #   1. one-shot: the wall time of one `esn send` (connect, authenticate, find
 #      bob's client, negotiate, send, wait for the terminate acknowledgement)
@@ -24,7 +24,8 @@
 #   Parts 2 and 3 are repeated REPEATS times (default 3), encrypted and
 #   plaintext runs alternating; the medians are reported, with the range.
 #   With -p, esn is built with -tags esnprofile and every process of the
-#   long runs writes a CPU profile to PROFILE_DIR.
+#   long runs writes a CPU profile to PROFILE_DIR. With -x, the floor is
+#   also measured without its encoding/xml parse, to show that parse's share.
 #
 # The server runs with mam disabled (ESN_PROSODY_NO_MAM=1): Prosody's single
 # Lua thread is the bottleneck, and archiving would dominate. Installs
@@ -40,15 +41,17 @@ msgs=8000
 size=1024
 reps=3
 profdir=
-while getopts 'n:m:s:r:p:h' o; do
+noparse=0
+while getopts 'n:m:s:r:p:xh' o; do
 	case $o in
 	n) rounds=$OPTARG ;;
 	m) msgs=$OPTARG ;;
 	s) size=$OPTARG ;;
 	r) reps=$OPTARG ;;
 	p) profdir=$(mkdir -p "$OPTARG" && cd "$OPTARG" && pwd) ;;
+	x) noparse=1 ;;
 	*)
-		sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'
 		exit 64
 		;;
 	esac
@@ -193,9 +196,9 @@ sustained_plain() {
 # also do the least work ESessions add under esn's rules (benchtool's
 # floorWork): the CPU a perfect implementation would spend.
 sustained_split() {
-	local n=$1 tag=$2 floor=${3:-0} to
+	local n=$1 tag=$2 floor=${3:-0} parse=${4:-true} to
 	(
-		env $(prof "plain-recv-$tag") "$bt" plain-recv -server "$ESN_SERVER" -ca "$ESN_CA_FILE" -domain "$ESN_DOMAIN" -n "$n" -floor "$floor" >"$work/split-recv-$tag.out" 2>"$work/split-recv-$tag.err"
+		env $(prof "plain-recv-$tag") "$bt" plain-recv -server "$ESN_SERVER" -ca "$ESN_CA_FILE" -domain "$ESN_DOMAIN" -n "$n" -floor "$floor" -floor-parse="$parse" >"$work/split-recv-$tag.out" 2>"$work/split-recv-$tag.err"
 		times >"$work/split-recv-$tag.times"
 	) &
 	pids+=($!)
@@ -231,7 +234,7 @@ per_msg_ms() { awk -v c="$1" -v n="$2" 'BEGIN { printf "%.4f", c * 1000 / n }'; 
 small=$((msgs / 4))
 enc_ms_all=() plain_ms_all=() ratio_all=() enc_rate_all=() plain_rate_all=()
 split_ms_all=() split_ratio_all=() split_rate_all=()
-floor_ms_all=() floor_ratio_all=() enc_floor_all=()
+floor_ms_all=() floor_ratio_all=() enc_floor_all=() noparse_ms_all=()
 # The plaintext of one encrypted message: <body>BODY</body>.
 floor_size=$((size + 13))
 for r in $(seq "$reps"); do
@@ -258,6 +261,13 @@ for r in $(seq "$reps"); do
 	split_cpu_small=$split_cpu
 	sustained_split "$msgs" "floor-big$r" "$floor_size"
 	f=$(per_msg_ms "$(awk -v a="$split_cpu" -v b="$split_cpu_small" 'BEGIN { print a - b }')" "$((msgs - small))")
+	if ((noparse)); then
+		note "sustained, repeat $r of $reps: the floor without its encoding/xml parse"
+		sustained_split "$small" "noparse-small$r" "$floor_size" false
+		split_cpu_small=$split_cpu
+		sustained_split "$msgs" "noparse-big$r" "$floor_size" false
+		noparse_ms_all+=("$(per_msg_ms "$(awk -v a="$split_cpu" -v b="$split_cpu_small" 'BEGIN { print a - b }')" "$((msgs - small))")")
+	fi
 	enc_ms_all+=("$e")
 	plain_ms_all+=("$p")
 	split_ms_all+=("$q")
@@ -278,6 +288,11 @@ read -r _ _ _ split_ratio_min _ split_ratio_max < <("$bt" stats "${split_ratio_a
 read -r _ floor_ms _ floor_ms_min _ floor_ms_max < <("$bt" stats "${floor_ms_all[@]}")
 read -r _ _ _ floor_ratio_min _ floor_ratio_max < <("$bt" stats "${floor_ratio_all[@]}")
 read -r _ _ _ enc_floor_min _ enc_floor_max < <("$bt" stats "${enc_floor_all[@]}")
+noparse_line=
+if ((noparse)); then
+	read -r _ noparse_ms _ noparse_ms_min _ noparse_ms_max < <("$bt" stats "${noparse_ms_all[@]}")
+	noparse_line="  floor without the plaintext parse             $(awk -v v="$noparse_ms" 'BEGIN { printf "%.3f", v }') ms  ($(awk -v v="$noparse_ms_min" 'BEGIN { printf "%.3f", v }') - $(awk -v v="$noparse_ms_max" 'BEGIN { printf "%.3f", v }')), ratio to the two-process stream $(ratio "$noparse_ms" "$split_ms")"
+fi
 ms() { awk -v v="$1" 'BEGIN { printf "%.3f", v }'; }
 num() { awk -v v="$1" 'BEGIN { printf "%.0f", v }'; }
 r2() { awk -v v="$1" 'BEGIN { printf "%.2f", v }'; }
@@ -309,4 +324,5 @@ CPU per message (sender + receiver, user + system; marginal: runs of $msgs minus
   ratio to the two-process stream               $(ratio "$enc_ms" "$split_ms")   (target <= 1.3; per repeat $(r2 "$split_ratio_min") - $(r2 "$split_ratio_max"))
   ratio of the floor to the two-process stream  $(ratio "$floor_ms" "$split_ms")   (the best any implementation can do; per repeat $(r2 "$floor_ratio_min") - $(r2 "$floor_ratio_max"))
   ratio of esn to the floor                     $(ratio "$enc_ms" "$floor_ms")   (per repeat $(r2 "$enc_floor_min") - $(r2 "$enc_floor_max"))
+$noparse_line
 EOF
