@@ -2,7 +2,6 @@ package crypt
 
 import (
 	"encoding/base64"
-	"encoding/binary"
 	"math/big"
 )
 
@@ -77,49 +76,6 @@ func DecodeInteger(field, s string, maxLen int) (*big.Int, error) {
 	}
 	return B2I(b), nil
 }
-
-// appendBase64 appends the padded Base64 of src to dst. It is the hot path
-// of [Stream.Seal]: it encodes through a table of 12-bit pairs and stores
-// eight characters at once, about twice as fast as encoding/base64 for
-// chat-sized input.
-func appendBase64(dst, src []byte) []byte {
-	n := base64.StdEncoding.EncodedLen(len(src))
-	dst = grow(dst, n)
-	out := dst[len(dst) : len(dst)+n]
-	di, si := 0, 0
-	// Each step encodes 12 bytes through two 8-byte reads (using 6 bytes of
-	// each), so it stops 2 bytes early.
-	for ; si+14 <= len(src) && di+16 <= len(out); si, di = si+12, di+16 {
-		s := src[si : si+14]
-		v := binary.BigEndian.Uint64(s[0:8])
-		u := binary.BigEndian.Uint64(s[6:14])
-		o := out[di : di+16]
-		binary.LittleEndian.PutUint64(o[0:8], b64eight(v))
-		binary.LittleEndian.PutUint64(o[8:16], b64eight(u))
-	}
-	if si < len(src) {
-		b64.Encode(out[di:], src[si:])
-	}
-	return dst[:len(dst)+n]
-}
-
-// b64eight encodes the top 48 bits of v as eight characters, the first in
-// the low byte.
-func b64eight(v uint64) uint64 {
-	return uint64(b64pairs[v>>52]) | uint64(b64pairs[v>>40&0xfff])<<16 |
-		uint64(b64pairs[v>>28&0xfff])<<32 | uint64(b64pairs[v>>16&0xfff])<<48
-}
-
-const b64alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-
-// b64pairs maps 12 bits to the two Base64 characters that encode them, the
-// first in the low byte. It is computed once and never written afterwards.
-var b64pairs = func() (t [4096]uint16) {
-	for i := range t {
-		t[i] = uint16(b64alphabet[i>>6]) | uint16(b64alphabet[i&63])<<8
-	}
-	return t
-}()
 
 // grow makes room for n more bytes in b without changing its length.
 func grow(b []byte, n int) []byte {

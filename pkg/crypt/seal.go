@@ -53,6 +53,7 @@ func (s *Stream) AppendSeal(dst []byte, stanza *xmltree.Element) ([]byte, error)
 	// 1. m: the encryptable children, serialized.
 	plain := s.plain[:0]
 	first := -1
+	clearAfter := false // a clear child follows the first encrypted one
 	for i, n := range stanza.Nodes {
 		el := n.Element
 		if el == nil {
@@ -62,6 +63,7 @@ func (s *Stream) AppendSeal(dst []byte, stanza *xmltree.Element) ([]byte, error)
 			return dst, fmt.Errorf("crypt: stanza already carries an encrypted <c/>")
 		}
 		if s.suite.isClear(el.Name.Space, el.Name.Local) {
+			clearAfter = clearAfter || first >= 0
 			continue
 		}
 		if err := checkTree(el, 0); err != nil {
@@ -121,7 +123,7 @@ func (s *Stream) AppendSeal(dst []byte, stanza *xmltree.Element) ([]byte, error)
 	out = s.appendC(out, plain, before)
 
 	// 4. The clear children after the <c/>, and the end tag.
-	if first >= 0 {
+	if clearAfter {
 		for _, n := range stanza.Nodes[first+1:] {
 			if n.Element != nil && s.suite.isClear(n.Element.Name.Space, n.Element.Name.Local) {
 				out = appendElement(out, n.Element, stanzaNS)
@@ -167,7 +169,12 @@ func (s *Stream) appendC(out, plain []byte, before Counter) []byte {
 	mStart := len(out)
 	if len(plain) > 0 {
 		if s.send.block != nil {
-			s.suite.xorCTRBuf(s.send.block, before, plain, plain, &s.ivBuf)
+			cur, ok := s.send.block.(*ctrCursor)
+			if !ok {
+				cur = &ctrCursor{Block: s.send.block}
+				s.send.block = cur
+			}
+			cur.xorCTR(before.Add(s.suite.CTRStart), plain, &s.ivBuf)
 		}
 		out = append(out, "<data>"...)
 		out = appendBase64(out, plain)

@@ -15,15 +15,16 @@ import (
 
 const xmlNamespace = "http://www.w3.org/XML/1998/namespace"
 
-// textSpecial and attrSpecial mark the bytes that need escaping, with the
-// C14N choices of esession-core.md §2.3: text & < > CR; attributes & < " TAB
-// LF CR.
-var textSpecial, attrSpecial = func() (t, a [256]bool) {
+// textSpecial and attrSpecial mark with 1 the bytes that need escaping,
+// with the C14N choices of esession-core.md §2.3: text & < > CR; attributes
+// & < " TAB LF CR. Numbers rather than bools let firstSpecial OR four
+// lookups without a branch each.
+var textSpecial, attrSpecial = func() (t, a [256]uint8) {
 	for _, c := range "&<>\r" {
-		t[c] = true
+		t[c] = 1
 	}
 	for _, c := range "&<\"\t\n\r" {
-		a[c] = true
+		a[c] = 1
 	}
 	return
 }()
@@ -48,9 +49,14 @@ func escapeFor(c byte) string {
 	return string(c)
 }
 
-// firstTextSpecial finds the first byte of s that text escaping changes,
-// with the vectorized IndexByte: chat text rarely has any.
+// firstTextSpecial finds the first byte of s that text escaping changes.
+// Chat text rarely has any: a long text is searched for each of the four
+// with the vectorized IndexByte, a short one (a thread ID, a subject) in one
+// pass over the table, which costs less than four calls.
 func firstTextSpecial(s string) int {
+	if len(s) < 48 {
+		return firstSpecial(s, &textSpecial)
+	}
 	first := -1
 	for _, c := range [...]byte{'<', '&', '>', '\r'} {
 		lim := s
@@ -64,6 +70,24 @@ func firstTextSpecial(s string) int {
 	return first
 }
 
+// firstSpecial finds the first byte of s that special marks, or -1. It
+// tests four bytes per branch: most values have no such byte.
+func firstSpecial(s string, special *[256]uint8) int {
+	i := 0
+	for ; i+4 <= len(s); i += 4 {
+		t := s[i : i+4]
+		if special[t[0]]|special[t[1]]|special[t[2]]|special[t[3]] != 0 {
+			break
+		}
+	}
+	for ; i < len(s); i++ {
+		if special[s[i]] != 0 {
+			return i
+		}
+	}
+	return -1
+}
+
 func appendEscapedText(dst []byte, s string) []byte {
 	i := firstTextSpecial(s)
 	if i < 0 {
@@ -72,7 +96,7 @@ func appendEscapedText(dst []byte, s string) []byte {
 	dst = append(dst, s[:i]...)
 	last := i
 	for ; i < len(s); i++ {
-		if textSpecial[s[i]] {
+		if textSpecial[s[i]] != 0 {
 			dst = append(dst, s[last:i]...)
 			dst = append(dst, escapeFor(s[i])...)
 			last = i + 1
@@ -82,9 +106,14 @@ func appendEscapedText(dst []byte, s string) []byte {
 }
 
 func appendEscapedAttr(dst []byte, s string) []byte {
-	last := 0
-	for i := 0; i < len(s); i++ {
-		if attrSpecial[s[i]] {
+	i := firstSpecial(s, &attrSpecial)
+	if i < 0 {
+		return append(dst, s...)
+	}
+	dst = append(dst, s[:i]...)
+	last := i
+	for ; i < len(s); i++ {
+		if attrSpecial[s[i]] != 0 {
 			dst = append(dst, s[last:i]...)
 			dst = append(dst, escapeFor(s[i])...)
 			last = i + 1
@@ -165,37 +194,49 @@ func appendOpen(dst []byte, el *xmltree.Element, parentNS string) ([]byte, strin
 
 // validText reports whether s consists of XML 1.0 characters only (#x9, #xA,
 // #xD, #x20-#xD7FF, #xE000-#xFFFD, #x10000-#x10FFFF) in valid UTF-8, so that
-// what we serialize parses at the peer. It tests eight bytes at a time for
-// control characters and non-ASCII bytes.
+// what we serialize parses at the peer. It tests 32 bytes at a time for
+// control characters and non-ASCII bytes: a chat body is a long run of
+// printable ASCII, and four independent words per step keep the loop short.
 func validText(s string) bool {
 	const lo, hi = 0x0101010101010101, 0x8080808080808080
-	var high uint64 // OR of all words: any byte >= 0x80?
+	// A byte below 0x20 sets its high bit in (b - 0x20) &^ b, and the high
+	// bit of the OR of all bytes says whether any is beyond ASCII.
+	var high uint64
 	i := 0
-	for ; i+16 <= len(s); i += 16 {
-		t := s[i : i+16]
-		x := uint64(t[0]) | uint64(t[1])<<8 | uint64(t[2])<<16 | uint64(t[3])<<24 |
-			uint64(t[4])<<32 | uint64(t[5])<<40 | uint64(t[6])<<48 | uint64(t[7])<<56
-		y := uint64(t[8]) | uint64(t[9])<<8 | uint64(t[10])<<16 | uint64(t[11])<<24 |
-			uint64(t[12])<<32 | uint64(t[13])<<40 | uint64(t[14])<<48 | uint64(t[15])<<56
-		high |= x | y
-		// A byte below 0x20 sets its high bit in (b - 0x20) & ^b.
-		if ((x-lo*0x20)&^x|(y-lo*0x20)&^y)&hi != 0 && !controlsOK(t) {
+	for ; i+32 <= len(s); i += 32 {
+		t := s[i : i+32]
+		a, b, c, d := le64(t[0:]), le64(t[8:]), le64(t[16:]), le64(t[24:])
+		high |= a | b | c | d
+		if ((a-lo*0x20)&^a|(b-lo*0x20)&^b|(c-lo*0x20)&^c|(d-lo*0x20)&^d)&hi != 0 && !controlsOK(t) {
+			return false
+		}
+	}
+	for ; i+8 <= len(s); i += 8 {
+		t := s[i : i+8]
+		x := le64(t)
+		high |= x
+		if (x-lo*0x20)&^x&hi != 0 && !controlsOK(t) {
 			return false
 		}
 	}
 	if !controlsOK(s[i:]) {
 		return false
 	}
-	ascii := high&hi == 0
 	for ; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			ascii = false
-		}
+		high |= uint64(s[i])
 	}
-	if ascii {
+	if high&hi == 0 {
 		return true
 	}
 	return utf8.ValidString(s) && !strings.Contains(s, "\uFFFE") && !strings.Contains(s, "\uFFFF")
+}
+
+// le64 returns the first eight bytes of s as a little-endian word (one load
+// after the compiler combines the byte loads).
+func le64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
 // controlsOK reports whether s has no control character other than TAB, LF
