@@ -60,14 +60,14 @@ func (s *Stream) AppendSeal(dst []byte, stanza *xmltree.Element) ([]byte, error)
 			continue // text directly in a stanza is insignificant
 		}
 		if el.Name.Local == "c" && el.Name.Space == NS {
-			return dst, fmt.Errorf("crypt: stanza already carries an encrypted <c/>")
+			return dst, s.dropPlain(plain, fmt.Errorf("crypt: stanza already carries an encrypted <c/>"))
 		}
 		if s.suite.isClear(el.Name.Space, el.Name.Local) {
 			clearAfter = clearAfter || first >= 0
 			continue
 		}
 		if err := checkTree(el, 0); err != nil {
-			return dst, err
+			return dst, s.dropPlain(plain, err)
 		}
 		if first < 0 {
 			first = i
@@ -92,11 +92,11 @@ func (s *Stream) AppendSeal(dst []byte, stanza *xmltree.Element) ([]byte, error)
 	}
 	if s.pending == nil && s.blocksSinceKex+blocks > s.budget-s.budget/4 && s.rekeyCheck() == nil {
 		if err := s.Rekey(); err != nil {
-			return dst, err
+			return dst, s.dropPlain(plain, err)
 		}
 	}
 	if s.blocksSinceKex+blocks > s.budget {
-		return dst, ErrKeyExhausted
+		return dst, s.dropPlain(plain, ErrKeyExhausted)
 	}
 
 	// 2. The stanza head and the clear children before the <c/>, in a
@@ -159,6 +159,15 @@ func (s *Stream) AppendSeal(dst []byte, stanza *xmltree.Element) ([]byte, error)
 		s.stanzasSinceKex, s.blocksSinceKex = 0, 0
 	}
 	return out, nil
+}
+
+// dropPlain erases the plaintext serialized so far when AppendSeal fails,
+// so that no message text stays behind in the reused buffer, and returns
+// err.
+func (s *Stream) dropPlain(plain []byte, err error) error {
+	clear(plain)
+	s.plain = plain[:0]
+	return err
 }
 
 // appendC encrypts plain in place and appends the <c/> element: m_content

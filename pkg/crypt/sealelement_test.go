@@ -1,6 +1,7 @@
 package crypt
 
 import (
+	"bytes"
 	mrand "math/rand/v2"
 	"testing"
 	"time"
@@ -134,6 +135,35 @@ func TestInheritNS(t *testing.T) {
 			}
 			if len(tc.wantNS) > 1 && got.Children()[0].Name.Space != tc.wantNS[1] {
 				t.Errorf("child namespace %q, want %q", got.Children()[0].Name.Space, tc.wantNS[1])
+			}
+		})
+	}
+}
+
+// TestSealErrorErasesPlaintext: a seal that fails after part of the
+// plaintext was serialized leaves none of it in the reused buffer.
+func TestSealErrorErasesPlaintext(t *testing.T) {
+	tests := []struct {
+		name string
+		bad  *xmltree.Element // added after a body holding the secret
+	}{
+		{"invalid character", xmltree.New(NSClient, "subject").AddText("bad \x00 text")},
+		{"nested encrypted element", xmltree.New(NS, "c")},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			alice, _ := newPair(t, pairOpts{})
+			st := chatStanza("the secret words")
+			st.AddChild(tc.bad)
+			if _, err := alice.AppendSeal(nil, st); err == nil {
+				t.Fatal("AppendSeal succeeded")
+			}
+			buf := alice.plain[:cap(alice.plain)]
+			if len(buf) == 0 {
+				t.Fatal("the plaintext buffer was not kept for reuse")
+			}
+			if bytes.Contains(buf, []byte("secret")) || len(bytes.Trim(buf, "\x00")) != 0 {
+				t.Fatalf("plaintext left in the buffer: %q", buf)
 			}
 		})
 	}
