@@ -147,6 +147,18 @@ func (p *proc) events(kind string) []map[string]any {
 	return out
 }
 
+// eventKinds returns the "event" of every JSON line printed so far, in
+// order.
+func (p *proc) eventKinds() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []string
+	for _, l := range p.lines {
+		out = append(out, fmt.Sprint(l["event"]))
+	}
+	return out
+}
+
 // waitEvent waits until n JSON lines with "event" kind were printed.
 func (p *proc) waitEvent(kind string, n int, d time.Duration) []map[string]any {
 	p.t.Helper()
@@ -206,6 +218,11 @@ func TestIntegrationSendReceive(t *testing.T) {
 	if len(sent) != 2 || sent[0]["body"] != "hello" || sent[1]["body"] != "world" ||
 		!strings.HasPrefix(fmt.Sprint(sent[0]["to"]), "bob@"+srv.Domain+"/") {
 		t.Errorf("alice's sent events: %v", sent)
+	}
+	// The session's lines come in the order of what happened
+	// (docs/usage.md): the end of the session before send's "done".
+	if got := alice.eventKinds(); strings.Join(got, " ") != "negotiated sent sent terminated done" {
+		t.Errorf("alice's JSON events: %v, want negotiated, sent, sent, terminated, done", got)
 	}
 	msgs := bob.waitEvent("message", 2, 30*time.Second)
 	if code := bob.wait(30 * time.Second); code != 0 {
