@@ -31,6 +31,7 @@ import (
 type ui struct {
 	mu             sync.Mutex // serializes writes to stdout and stderr
 	stdout, stderr io.Writer
+	enc            *json.Encoder // on stdout, under mu
 	json           bool
 	verbose        bool
 
@@ -44,6 +45,7 @@ func newUI(stdout, stderr io.Writer, asJSON, verbose, noColor bool) *ui {
 		warnc: color.New(color.FgYellow, color.Bold),
 		hintc: color.New(color.FgCyan),
 	}
+	u.enc = json.NewEncoder(stdout)
 	f, isFile := stderr.(*os.File)
 	useColor := !noColor && isFile && term.IsTerminal(f)
 	for _, c := range []*color.Color{u.errc, u.warnc, u.hintc} {
@@ -89,17 +91,13 @@ func (u *ui) printf(format string, args ...any) {
 	fmt.Fprintf(u.stdout, format, args...)
 }
 
-// emitJSON writes v as one line of JSON on stdout.
+// emitJSON writes v as one line of JSON on stdout, in one write. The
+// encoder reuses its buffer: a busy receiver prints a line per message.
 func (u *ui) emitJSON(v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("encode JSON: %w", err)
-	}
-	b = append(b, '\n')
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if _, err := u.stdout.Write(b); err != nil {
-		return fmt.Errorf("write output: %w", err)
+	if err := u.enc.Encode(v); err != nil {
+		return fmt.Errorf("write JSON output: %w", err)
 	}
 	return nil
 }

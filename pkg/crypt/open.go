@@ -167,7 +167,7 @@ func (s *Stream) Open(c *xmltree.Element) (Opened, error) {
 	if dataLen > 0 && set.block != nil {
 		blocks = Blocks(dataLen)
 		body := s.plain[len(fragOpen) : len(fragOpen)+dataLen]
-		s.suite.xorCTRBuf(set.block, s.recvCtr, body, body, &s.ivBuf)
+		set.xorCTR(s.recvCtr.Add(s.suite.CTRStart), body, &s.ivBuf)
 	}
 	s.recvCtr = s.recvCtr.Add(blocks)
 	s.blocksSinceKex += blocks

@@ -177,14 +177,7 @@ func (s *Stream) appendC(out, plain []byte, before Counter) []byte {
 	out = append(out, cOpen...)
 	mStart := len(out)
 	if len(plain) > 0 {
-		if s.send.block != nil {
-			cur, ok := s.send.block.(*ctrCursor)
-			if !ok {
-				cur = &ctrCursor{Block: s.send.block}
-				s.send.block = cur
-			}
-			cur.xorCTR(before.Add(s.suite.CTRStart), plain, &s.ivBuf)
-		}
+		s.send.xorCTR(before.Add(s.suite.CTRStart), plain, &s.ivBuf)
 		out = append(out, "<data>"...)
 		out = appendBase64(out, plain)
 		out = append(out, "</data>"...)

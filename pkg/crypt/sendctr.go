@@ -14,8 +14,9 @@ import "crypto/cipher"
 // gets a fresh stream, so the keystream is always the one cipher.NewCTR
 // would give (TestCTRCursor, TestSendStreamMatchesFreshCTR).
 //
-// AppendSeal installs it in place of the send block on first use; a re-key
-// replaces the send keys, and with them the cursor.
+// dirKeys.xorCTR installs it in place of the block of a direction's keys
+// on first use, for sending (AppendSeal) and receiving (Open) alike; a
+// re-key replaces the keys, and with them the cursor.
 type ctrCursor struct {
 	cipher.Block               // the send cipher, as the suite keyed it
 	stream       cipher.Stream // nil until the first stanza
@@ -48,4 +49,19 @@ func (c *ctrCursor) xorCTR(start Counter, buf []byte, iv *[16]byte) {
 		clear(p)
 	}
 	c.next = start.Add(uint64(end / BlockSize))
+}
+
+// xorCTR encrypts or decrypts buf in place in CTR mode from counter block
+// start with the keys' cipher, through a ctrCursor kept in place of the
+// block. It does nothing for the "none" cipher.
+func (d *dirKeys) xorCTR(start Counter, buf []byte, iv *[16]byte) {
+	if d.block == nil {
+		return
+	}
+	cur, ok := d.block.(*ctrCursor)
+	if !ok {
+		cur = &ctrCursor{Block: d.block}
+		d.block = cur
+	}
+	cur.xorCTR(start, buf, iv)
 }

@@ -99,6 +99,17 @@ func (e *Element) Child(space, local string) *Element {
 // Text returns the concatenated character data directly inside e (not that
 // of its descendants).
 func (e *Element) Text() string {
+	// Most elements hold one text node: return it rather than a copy.
+	texts, last := 0, ""
+	for _, n := range e.Nodes {
+		if n.Element == nil {
+			texts++
+			last = n.Text
+		}
+	}
+	if texts <= 1 {
+		return last
+	}
 	var b strings.Builder
 	for _, n := range e.Nodes {
 		if n.Element == nil {

@@ -89,3 +89,27 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestText: the text directly inside an element, whatever the number of
+// text nodes and the elements between them.
+func TestText(t *testing.T) {
+	tests := []struct {
+		name string
+		el   *Element
+		want string
+	}{
+		{"empty", New("", "a"), ""},
+		{"one text", New("", "a").AddText("hello"), "hello"},
+		{"only an element", New("", "a").AddChild(New("", "b").AddText("inner")), ""},
+		{"text around an element", New("", "a").AddText("x").AddChild(New("", "b").AddText("inner")).AddText("y"), "xy"},
+		{"element then text", New("", "a").AddChild(New("", "b")).AddText("z"), "z"},
+		{"three texts", New("", "a").AddText("1").AddText("2").AddText("3"), "123"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.el.Text(); got != tc.want {
+				t.Errorf("Text() = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

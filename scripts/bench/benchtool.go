@@ -198,7 +198,7 @@ func plain(args []string) {
 
 // messageEvent is the JSON line plain-recv prints per message: the fields
 // of `esn --json receive`'s message event that a plaintext message has,
-// encoded the same way (encoding/json of a struct).
+// encoded the same way (a json.Encoder on stdout, with a struct).
 type messageEvent struct {
 	Body   string `json:"body"`
 	Event  string `json:"event"`
@@ -217,6 +217,7 @@ func plainRecv(args []string) {
 	bob := srv.dial("bob")
 	defer bob.Close()
 	out := os.Stdout
+	enc := json.NewEncoder(out) // as esn's, one write per line
 	var got atomic.Int64
 	done := make(chan struct{})
 	var fl *floorWork
@@ -233,12 +234,8 @@ func plainRecv(args []string) {
 		if fl != nil {
 			text = fl.open(text)
 		}
-		b, err := json.Marshal(messageEvent{Event: "message", From: m.Attribute("from"),
-			Thread: m.ChildText("", "thread"), Body: text, Time: time.Now().UTC().Format(time.RFC3339Nano)})
-		if err != nil {
-			fail(err.Error())
-		}
-		if _, err := out.Write(append(b, '\n')); err != nil {
+		if err := enc.Encode(messageEvent{Event: "message", From: m.Attribute("from"),
+			Thread: m.ChildText("", "thread"), Body: text, Time: time.Now().UTC().Format(time.RFC3339Nano)}); err != nil {
 			fail(err.Error())
 		}
 		if got.Add(1) == int64(*n) {
