@@ -174,6 +174,7 @@ sustained_enc() {
 		exit 1
 	fi
 	enc_cpu=$(awk -v a="$(cpu_of "$work/alice-$tag.times")" -v b="$(cpu_of "$work/bob-$tag.times")" 'BEGIN { print a + b }')
+	cpu=$enc_cpu
 }
 
 # sustained_plain N TAG: the same over pkg/transport in plaintext; sets
@@ -187,6 +188,7 @@ sustained_plain() {
 	plain_rate=$(awk '$1 == "rate" { print $2 }' "$work/plain-$tag.out")
 	plain_wire=$(awk '$1 == "wire" { print $2 }' "$work/plain-$tag.out")
 	plain_cpu=$(cpu_of "$work/plain-$tag.times")
+	cpu=$plain_cpu
 }
 
 # sustained_split N TAG [FLOOR]: the plaintext stream as two processes
@@ -222,6 +224,7 @@ sustained_split() {
 	fi
 	split_wire=$(awk '$1 == "wire" { print $2 }' "$work/split-send-$tag.out")
 	split_cpu=$(awk -v a="$(cpu_of "$work/split-send-$tag.times")" -v b="$(cpu_of "$work/split-recv-$tag.times")" 'BEGIN { print a + b }')
+	cpu=$split_cpu
 }
 
 # CPU per message is the marginal cost: the difference between a run of
@@ -237,36 +240,38 @@ split_ms_all=() split_ratio_all=() split_rate_all=()
 floor_ms_all=() floor_ratio_all=() enc_floor_all=() noparse_ms_all=()
 # The plaintext of one encrypted message: <body>BODY</body>.
 floor_size=$((size + 13))
+# marginal FUNCTION TAG [ARGS...]: runs FUNCTION (sustained_enc,
+# sustained_plain or sustained_split, which set cpu) for MESSAGES/4 and
+# then MESSAGES messages, and sets per_msg to the marginal CPU per message
+# in ms. The rate variables FUNCTION sets are those of the long run.
+marginal() {
+	local fn=$1 tag=$2 before
+	shift 2
+	"$fn" "$small" "small-$tag" "$@"
+	before=$cpu
+	"$fn" "$msgs" "big-$tag" "$@"
+	per_msg=$(per_msg_ms "$(awk -v a="$cpu" -v b="$before" 'BEGIN { print a - b }')" "$((msgs - small))")
+}
 for r in $(seq "$reps"); do
 	note "sustained, repeat $r of $reps: $small and $msgs encrypted messages"
-	sustained_enc "$small" "small$r"
-	enc_cpu_small=$enc_cpu
-	sustained_enc "$msgs" "big$r"
+	marginal sustained_enc "enc$r"
+	e=$per_msg
 	enc_rate_all+=("$enc_rate")
-	e=$(per_msg_ms "$(awk -v a="$enc_cpu" -v b="$enc_cpu_small" 'BEGIN { print a - b }')" "$((msgs - small))")
 	note "sustained, repeat $r of $reps: $small and $msgs plaintext stanzas of $wire bytes over pkg/transport"
-	sustained_plain "$small" "small$r"
-	plain_cpu_small=$plain_cpu
-	sustained_plain "$msgs" "big$r"
+	marginal sustained_plain "plain$r"
+	p=$per_msg
 	plain_rate_all+=("$plain_rate")
-	p=$(per_msg_ms "$(awk -v a="$plain_cpu" -v b="$plain_cpu_small" 'BEGIN { print a - b }')" "$((msgs - small))")
 	note "sustained, repeat $r of $reps: $small and $msgs plaintext messages between two processes"
-	sustained_split "$small" "small$r"
-	split_cpu_small=$split_cpu
-	sustained_split "$msgs" "big$r"
+	marginal sustained_split "split$r"
+	q=$per_msg
 	split_rate_all+=("$split_rate")
-	q=$(per_msg_ms "$(awk -v a="$split_cpu" -v b="$split_cpu_small" 'BEGIN { print a - b }')" "$((msgs - small))")
 	note "sustained, repeat $r of $reps: the same with the least work of an ESession (floor)"
-	sustained_split "$small" "floor-small$r" "$floor_size"
-	split_cpu_small=$split_cpu
-	sustained_split "$msgs" "floor-big$r" "$floor_size"
-	f=$(per_msg_ms "$(awk -v a="$split_cpu" -v b="$split_cpu_small" 'BEGIN { print a - b }')" "$((msgs - small))")
+	marginal sustained_split "floor$r" "$floor_size"
+	f=$per_msg
 	if ((noparse)); then
 		note "sustained, repeat $r of $reps: the floor without its encoding/xml parse"
-		sustained_split "$small" "noparse-small$r" "$floor_size" false
-		split_cpu_small=$split_cpu
-		sustained_split "$msgs" "noparse-big$r" "$floor_size" false
-		noparse_ms_all+=("$(per_msg_ms "$(awk -v a="$split_cpu" -v b="$split_cpu_small" 'BEGIN { print a - b }')" "$((msgs - small))")")
+		marginal sustained_split "noparse$r" "$floor_size" false
+		noparse_ms_all+=("$per_msg")
 	fi
 	enc_ms_all+=("$e")
 	plain_ms_all+=("$p")
