@@ -89,31 +89,23 @@ func firstSpecial(s string, special *[256]uint8) int {
 }
 
 func appendEscapedText(dst []byte, s string) []byte {
-	i := firstTextSpecial(s)
-	if i < 0 {
-		return append(dst, s...)
-	}
-	dst = append(dst, s[:i]...)
-	last := i
-	for ; i < len(s); i++ {
-		if textSpecial[s[i]] != 0 {
-			dst = append(dst, s[last:i]...)
-			dst = append(dst, escapeFor(s[i])...)
-			last = i + 1
-		}
-	}
-	return append(dst, s[last:]...)
+	return appendEscapedFrom(dst, s, firstTextSpecial(s), &textSpecial)
 }
 
 func appendEscapedAttr(dst []byte, s string) []byte {
-	i := firstSpecial(s, &attrSpecial)
+	return appendEscapedFrom(dst, s, firstSpecial(s, &attrSpecial), &attrSpecial)
+}
+
+// appendEscapedFrom appends s with the bytes special marks escaped; i is
+// the first of them (-1: none), found by the caller's fastest search.
+func appendEscapedFrom(dst []byte, s string, i int, special *[256]uint8) []byte {
 	if i < 0 {
 		return append(dst, s...)
 	}
 	dst = append(dst, s[:i]...)
 	last := i
 	for ; i < len(s); i++ {
-		if attrSpecial[s[i]] != 0 {
+		if special[s[i]] != 0 {
 			dst = append(dst, s[last:i]...)
 			dst = append(dst, escapeFor(s[i])...)
 			last = i + 1
