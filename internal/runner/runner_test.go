@@ -25,8 +25,24 @@ type memConn struct {
 	r     *Runner
 	done  chan struct{}
 	once  sync.Once
-	drop  bool // the peer vanished: stanzas go nowhere
+	drop  bool          // the peer vanished: stanzas go nowhere
+	gate  chan struct{} // non-nil: incoming stanzas wait until it closes
 	mu    sync.Mutex
+}
+
+// hold stops handing incoming stanzas to the runner until release is
+// called, so that stanzas sent meanwhile cross in flight.
+func (c *memConn) hold() (release func()) {
+	g := make(chan struct{})
+	c.mu.Lock()
+	c.gate = g
+	c.mu.Unlock()
+	return func() {
+		c.mu.Lock()
+		c.gate = nil
+		c.mu.Unlock()
+		close(g)
+	}
 }
 
 func newMemPair() (*memConn, *memConn) {
@@ -66,6 +82,16 @@ func (c *memConn) serve() {
 		for {
 			select {
 			case st := <-c.queue:
+				c.mu.Lock()
+				gate := c.gate
+				c.mu.Unlock()
+				if gate != nil {
+					select {
+					case <-gate:
+					case <-c.done:
+						return
+					}
+				}
 				if st.Name.Local == "presence" {
 					c.r.HandlePresence(st)
 				} else {
@@ -234,8 +260,14 @@ func TestPeerSilent(t *testing.T) {
 
 func TestSimultaneousInitiation(t *testing.T) {
 	a, b := newSides(t, nil)
+	// Both requests are in flight before either arrives: otherwise the
+	// second initiator may answer the first request before initiating, and
+	// two ordinary sessions result.
+	releaseA, releaseB := a.c.hold(), b.c.hold()
 	ta, _ := a.r.Initiate("bob@example.com", esn.InitiateOptions{})
 	tb, _ := b.r.Initiate("alice@example.org", esn.InitiateOptions{})
+	releaseA()
+	releaseB()
 	na, err1 := a.r.Negotiated(ctx(t), ta)
 	nb, err2 := b.r.Negotiated(ctx(t), tb)
 	if err1 != nil || err2 != nil {
